@@ -1,0 +1,218 @@
+"""All wire policy for journal records: one cattrs converter over orjson.
+
+* Decimal <-> str only. A float (or any non-string) where a Decimal belongs is an error, and
+  so is a non-finite value: money never passes through binary floating point.
+* Events form a tagged union keyed by their stable ``TAG`` under the key ``type``.
+* A stored record is ``{seq, ts_ns, source, cause, v, event: {type, ...}}``; ``v`` is the
+  event class's VERSION when written, and older dicts are upcast before structuring.
+* Structure/unstructure hooks are fetched once per class and reused on the hot path.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Union
+
+import cattrs
+import orjson
+from cattrs.preconf.orjson import make_converter
+from cattrs.strategies import configure_tagged_union
+
+from events import upcast as _upcast
+from events.base import Envelope, Event
+from events.registry import EVENT_CLASSES
+
+#: The union of every registered event, usable as a field type or ``structure`` target.
+AnyEvent = Union[EVENT_CLASSES]  # noqa: UP007 - a runtime union built from a tuple
+
+
+class DecodeError(ValueError):
+    """A stored record or external payload does not decode into a known event."""
+
+
+def _structure_decimal(value: Any, _: type) -> Decimal:
+    if type(value) is not str:
+        raise TypeError(
+            f"a Decimal must be given as a string, got {type(value).__name__} {value!r}"
+        )
+    result = Decimal(value)
+    if not result.is_finite():
+        raise ValueError(f"a Decimal must be finite, got {value!r}")
+    return result
+
+
+def _unstructure_decimal(value: Decimal) -> str:
+    if type(value) is not Decimal:
+        raise TypeError(
+            f"a Decimal field holds {type(value).__name__} {value!r}; money must be a Decimal"
+        )
+    return str(value)
+
+
+def _is_enum(cls: Any) -> bool:
+    return isinstance(cls, type) and issubclass(cls, enum.Enum)
+
+
+def _enum_structure_factory(cls: type[enum.Enum]) -> Callable[[Any, type], enum.Enum]:
+    members = cls._value2member_map_
+
+    def structure(value: Any, _: type) -> enum.Enum:
+        try:
+            return members[value]
+        except (KeyError, TypeError):
+            allowed = ", ".join(repr(m.value) for m in cls)
+            raise ValueError(
+                f"{value!r} is not a valid {cls.__name__} (allowed: {allowed})"
+            ) from None
+
+    return structure
+
+
+def build_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
+    """Build the converter. Use ``detailed_validation=True`` for external input."""
+    converter = make_converter(detailed_validation=detailed_validation)
+    converter.register_structure_hook(Decimal, _structure_decimal)
+    converter.register_unstructure_hook(Decimal, _unstructure_decimal)
+    converter.register_structure_hook_factory(_is_enum, _enum_structure_factory)
+    configure_tagged_union(AnyEvent, converter, tag_generator=lambda cls: cls.TAG, tag_name="type")
+    return converter
+
+
+class Codec:
+    """Encodes envelopes to journal bytes and back, with hooks fetched once."""
+
+    def __init__(self, converter: cattrs.Converter | None = None) -> None:
+        self.converter = converter if converter is not None else build_converter()
+        self._unstructure = {cls: self.converter.get_unstructure_hook(cls) for cls in EVENT_CLASSES}
+        self._structure = {
+            cls.TAG: (cls, self.converter.get_structure_hook(cls)) for cls in EVENT_CLASSES
+        }
+
+    def event_to_dict(self, event: Event) -> dict[str, Any]:
+        """The stored form of one event: ``{"type": TAG, ...fields}``."""
+        cls = type(event)
+        try:
+            hook = self._unstructure[cls]
+        except KeyError:
+            raise TypeError(
+                f"{cls.__qualname__} is not a registered event class (see events/registry.py)"
+            ) from None
+        return {"type": cls.TAG, **hook(event)}
+
+    def event_from_dict(self, stored: dict[str, Any], version: int | None = None) -> Event:
+        """Structure one stored event dict, upcasting it from ``version`` when older."""
+        try:
+            tag = stored["type"]
+            cls, hook = self._structure[tag]
+        except KeyError:
+            raise DecodeError(f"unknown event type {stored.get('type')!r}") from None
+        if version is not None and version != cls.VERSION:
+            stored = _upcast.upcast(tag, version, cls.VERSION, stored)
+        try:
+            return hook(stored, cls)
+        except Exception as exc:
+            raise DecodeError(f"cannot decode {tag!r}: {exc}") from exc
+
+    def record_dict(self, envelope: Envelope) -> dict[str, Any]:
+        """The stored record shape of DESIGN section 4."""
+        return {
+            "seq": envelope.seq,
+            "ts_ns": envelope.ts_ns,
+            "source": envelope.source,
+            "cause": envelope.cause,
+            "v": type(envelope.event).VERSION,
+            "event": self.event_to_dict(envelope.event),
+        }
+
+    def encode(self, envelope: Envelope) -> bytes:
+        """Encode one envelope as journal payload bytes."""
+        return orjson.dumps(self.record_dict(envelope))
+
+    def encode_parts(
+        self, seq: int, ts_ns: int, source: str, cause: int | None, event: Event
+    ) -> bytes:
+        """Encode a record without building an Envelope first (the bus hot path)."""
+        cls = type(event)
+        return orjson.dumps(
+            {
+                "seq": seq,
+                "ts_ns": ts_ns,
+                "source": source,
+                "cause": cause,
+                "v": cls.VERSION,
+                "event": {"type": cls.TAG, **self._unstructure[cls](event)},
+            }
+        )
+
+    def encode_event(self, event: Event) -> bytes:
+        """Validate and encode one event body; raises TypeError for anything unencodable.
+
+        The bus calls this in the publisher's task so a bad event fails its publisher, not
+        the journal writer.
+        """
+        try:
+            return orjson.dumps(self.event_to_dict(event))
+        except orjson.JSONEncodeError as exc:
+            raise TypeError(f"cannot encode {type(event).__qualname__}: {exc}") from None
+
+    @staticmethod
+    def assemble(
+        seq: int, ts_ns: int, source_json: bytes, cause: int | None, version: int, body: bytes
+    ) -> bytes:
+        """Build record bytes from an already encoded body; byte-identical to
+        ``orjson.dumps(record_dict(...))`` (a golden test holds it to that)."""
+        return b"".join(
+            (
+                b'{"seq":',
+                str(seq).encode(),
+                b',"ts_ns":',
+                str(ts_ns).encode(),
+                b',"source":',
+                source_json,
+                b',"cause":',
+                b"null" if cause is None else str(cause).encode(),
+                b',"v":',
+                str(version).encode(),
+                b',"event":',
+                body,
+                b"}",
+            )
+        )
+
+    def decode(self, payload: bytes) -> Envelope:
+        """Decode journal payload bytes into an Envelope.
+
+        Raises:
+            DecodeError: the bytes are not a record of a known event type.
+        """
+        try:
+            record = orjson.loads(payload)
+            stored = record["event"]
+            return Envelope(
+                seq=record["seq"],
+                ts_ns=record["ts_ns"],
+                source=record["source"],
+                cause=record["cause"],
+                event=self.event_from_dict(stored, record["v"]),
+            )
+        except DecodeError:
+            raise
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DecodeError(f"malformed journal record: {exc}") from exc
+
+    def decode_dict(self, payload: bytes) -> dict[str, Any]:
+        """Parse a record without structuring it (for tools that only show records)."""
+        return orjson.loads(payload)
+
+
+_default: Codec | None = None
+
+
+def default_codec() -> Codec:
+    """The process-wide codec, built on first use (after every event module is imported)."""
+    global _default
+    if _default is None:
+        _default = Codec()
+    return _default
