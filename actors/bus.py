@@ -1,0 +1,475 @@
+"""The bus: the journal's single writer and the only way events move between actors.
+
+Publishers hand events to the bus; one writer task drains what is waiting (group commit),
+assigns consecutive seqs, appends the batch to the journal store (fsync per the store's
+policy), and only then delivers it to subscribers. What an actor sees is therefore exactly
+what the journal holds.
+
+Each subscription has a bounded buffer. A subscriber that falls so far behind that a batch
+would overflow it is detached from live delivery and re-reads the missed range from the
+journal; once it has caught up it is attached again. Nothing is dropped and the writer never
+waits for a slow subscriber.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+import orjson
+import trio
+
+from actors.clock import Clock, LiveClock
+from events.base import Envelope, Event
+from events.codec import Codec, default_codec
+from events.journal import JournalStore
+from events.registry import tag_matches
+
+#: Records read from the journal per catch-up step of a lagging subscriber.
+CATCH_UP_CHUNK = 4096
+
+
+class BusClosed(Exception):
+    """The bus no longer accepts events (the session is stopping)."""
+
+
+@attrs.frozen
+class SubscriptionStatistics:
+    """``depth``: envelopes buffered; ``lag``: records committed but not yet taken by this
+    subscriber; ``lagging``: detached from live delivery and reading the journal."""
+
+    name: str
+    depth: int
+    capacity: int
+    lag: int
+    lagging: bool
+    catch_ups: int
+    taken: int
+
+
+@attrs.frozen
+class BusStatistics:
+    next_seq: int
+    last_delivered_seq: int
+    inbox_depth: int
+    batches: int
+    records: int
+    largest_batch: int
+    subscriptions: tuple[SubscriptionStatistics, ...]
+
+
+@attrs.define(eq=False)
+class _Pending:
+    events: Sequence[Event]
+    bodies: list[bytes]
+    source: str
+    source_json: bytes
+    cause: int | None
+    durable: bool
+    done: trio.Event | None
+    last_seq: int = 0
+
+
+class Subscription:
+    """A subscriber's view of the journal, from a seq onwards, filtered by tags.
+
+    Iterate it (``async for envelope in subscription``) or take whole batches with
+    :meth:`receive_batch`. Cancelling a receive loses nothing: undelivered envelopes stay
+    buffered or in the journal.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        name: str,
+        selectors: tuple[str, ...],
+        capacity: int,
+        cursor: int,
+    ) -> None:
+        self._bus = bus
+        self.name = name
+        self.selectors = selectors
+        self.capacity = capacity
+        self._buffer: collections.deque[Envelope] = collections.deque()
+        #: Every seq below the cursor is buffered, taken, or not selected.
+        self._cursor = cursor
+        self._lagging = cursor <= bus.last_delivered_seq
+        self._lot = trio.lowlevel.ParkingLot()
+        self._wanted: dict[str, bool] = {}
+        self._closed = False
+        self._catch_ups = 0
+        self._taken = 0
+        self._last_taken = cursor - 1
+
+    def wants(self, tag: str) -> bool:
+        wanted = self._wanted.get(tag)
+        if wanted is None:
+            wanted = not self.selectors or tag_matches(tag, self.selectors)
+            self._wanted[tag] = wanted
+        return wanted
+
+    @property
+    def position(self) -> int:
+        """The seq of the next record this subscriber would see (taken or skipped)."""
+        return self._buffer[0].seq if self._buffer else self._cursor
+
+    def _deliver(self, envelopes: list[Envelope], first_seq: int, last_seq: int) -> None:
+        if self._closed:
+            return
+        if self._lagging or last_seq < self._cursor:
+            self._lot.unpark_all()
+            return
+        if self._cursor > first_seq:
+            envelopes = [e for e in envelopes if e.seq >= self._cursor]
+        wanted = [e for e in envelopes if self.wants(e.event.TAG)]
+        if len(self._buffer) + len(wanted) > self.capacity:
+            # Detach; the records from the cursor on are re-read from the journal.
+            self._lagging = True
+            self._catch_ups += 1
+        else:
+            self._buffer.extend(wanted)
+            self._cursor = last_seq + 1
+        self._lot.unpark_all()
+
+    async def _fill(self, *, once: bool) -> None:
+        """Wait until something is buffered; with ``once`` return after one catch-up step
+        even when it found nothing selected."""
+        while not self._buffer:
+            if self._closed:
+                raise trio.EndOfChannel
+            if self._lagging:
+                await self._catch_up_step()
+                if once:
+                    return
+                continue
+            if self._bus.finished and self._cursor > self._bus.last_delivered_seq:
+                raise trio.EndOfChannel
+            await self._lot.park()
+
+    async def receive_batch(self) -> list[Envelope]:
+        """Return every envelope available now, waiting when there are none.
+
+        May return an empty list when a catch-up step found nothing selected, so callers can
+        observe progress through :attr:`position`.
+
+        Raises:
+            trio.EndOfChannel: the subscription was closed, or the bus has closed and
+                everything committed was taken.
+        """
+        await trio.lowlevel.checkpoint()
+        await self._fill(once=True)
+        batch = list(self._buffer)
+        self._buffer.clear()
+        if batch:
+            self._taken += len(batch)
+            self._last_taken = batch[-1].seq
+        return batch
+
+    async def _catch_up_step(self) -> None:
+        target = self._bus.last_delivered_seq
+        if self._cursor > target:
+            self._lagging = False
+            await trio.lowlevel.checkpoint()
+            return
+        end = min(target, self._cursor + min(CATCH_UP_CHUNK, self.capacity) - 1)
+        envelopes = await self._bus.read(self._cursor, end)
+        self._buffer.extend(e for e in envelopes if self.wants(e.event.TAG))
+        self._cursor = end + 1
+        # No checkpoint between this test and the assignment: a batch cannot slip between.
+        if self._cursor > self._bus.last_delivered_seq:
+            self._lagging = False
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Envelope:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            await self._fill(once=False)
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+        envelope = self._buffer.popleft()
+        self._taken += 1
+        self._last_taken = envelope.seq
+        return envelope
+
+    def close(self) -> None:
+        """Stop receiving; a parked receiver gets EndOfChannel."""
+        self._closed = True
+        self._bus._detach(self)
+        self._lot.unpark_all()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def statistics(self) -> SubscriptionStatistics:
+        return SubscriptionStatistics(
+            name=self.name,
+            depth=len(self._buffer),
+            capacity=self.capacity,
+            lag=max(0, self._bus.last_delivered_seq - self._last_taken),
+            lagging=self._lagging,
+            catch_ups=self._catch_ups,
+            taken=self._taken,
+        )
+
+
+class Bus:
+    """Single writer of the journal; see the module docstring.
+
+    Args:
+        store: the journal store; the bus is its only writer while it runs.
+        clock: stamps ``ts_ns`` on each batch.
+        inbox_size: publishes that may wait for the writer before publishers block.
+        max_batch: most records written by one group commit.
+    """
+
+    def __init__(
+        self,
+        store: JournalStore,
+        *,
+        clock: Clock | None = None,
+        codec: Codec | None = None,
+        inbox_size: int = 1024,
+        max_batch: int = 4096,
+    ) -> None:
+        self.store = store
+        self.clock = clock if clock is not None else LiveClock()
+        self.codec = codec if codec is not None else default_codec()
+        self.max_batch = max_batch
+        self._send, self._receive = trio.open_memory_channel[_Pending](inbox_size)
+        self._next_seq = store.next_seq
+        self._delivered = store.next_seq - 1
+        self._subscriptions: list[Subscription] = []
+        self._source_json: dict[str, bytes] = {}
+        self.finished = False
+        self._batches = 0
+        self._records = 0
+        self._largest_batch = 0
+
+    @property
+    def last_delivered_seq(self) -> int:
+        """The last seq that is in the journal and has been handed to subscribers."""
+        return self._delivered
+
+    async def publish(
+        self,
+        events: Iterable[Event],
+        *,
+        source: str,
+        cause: int | None = None,
+        wait: bool = False,
+        durable: bool = False,
+    ) -> int | None:
+        """Queue events for the journal, in order, as one unit.
+
+        Args:
+            events: registered event instances; each is encoded here, so an unencodable
+                event raises in the caller and never reaches the journal.
+            source: the publishing actor's name.
+            cause: the seq whose handling produced these events; None for inputs.
+            wait: return only once the events are in the journal and delivered.
+            durable: like ``wait``, and the journal is fsynced whatever its policy
+                (write-ahead for side effects).
+
+        Returns:
+            The seq of the last event when waiting, else None.
+
+        Raises:
+            TypeError: an event is not a registered class or cannot be encoded.
+            ValueError: ``cause`` does not name an existing record.
+            BusClosed: the bus is stopping.
+
+        Scheduling: publish always checks for cancellation but yields to other tasks only
+        when it must wait (a full inbox, or ``wait``/``durable``), so a burst of publishes
+        reaches the writer as one group commit. The inbox is bounded, so a publisher can
+        run ahead of the writer by at most ``inbox_size`` publishes.
+
+        Cancellation: if cancelled while waiting for room in the inbox nothing was queued;
+        if cancelled while waiting for the commit the events are still written.
+        """
+        events = tuple(events)
+        if not events:
+            await trio.lowlevel.checkpoint()
+            return None
+        if cause is not None and not 1 <= cause < self._next_seq:
+            raise ValueError(f"cause {cause} is not the seq of an existing record")
+        bodies = [self.codec.encode_event(event) for event in events]
+        source_json = self._source_json.get(source)
+        if source_json is None:
+            source_json = self._source_json[source] = orjson.dumps(source)
+        waits = wait or durable
+        pending = _Pending(
+            events=events,
+            bodies=bodies,
+            source=source,
+            source_json=source_json,
+            cause=cause,
+            durable=durable,
+            done=trio.Event() if waits else None,
+        )
+        try:
+            # Yield to the scheduler only when the inbox is full: a burst of publishes then
+            # reaches the writer as one batch instead of costing a scheduling round each.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                self._send.send_nowait(pending)
+            except trio.WouldBlock:
+                await self._send.send(pending)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise BusClosed(f"the bus is closed; {source} could not publish") from None
+        if pending.done is None:
+            return None
+        await pending.done.wait()
+        return pending.last_seq
+
+    def subscribe(
+        self,
+        name: str,
+        *,
+        tags: Sequence[str] = (),
+        from_seq: int | None = None,
+        capacity: int = 8192,
+    ) -> Subscription:
+        """Open a subscription.
+
+        Args:
+            name: who subscribes (shown in statistics).
+            tags: exact tags or prefixes ending in ``.``; empty means every event.
+            from_seq: first seq to see; records already committed are read from the journal
+                first. None means only records committed from now on.
+            capacity: most envelopes buffered before the subscriber is detached to catch up
+                from the journal.
+        """
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        cursor = self._delivered + 1 if from_seq is None else max(1, from_seq)
+        subscription = Subscription(self, name, tuple(tags), capacity, cursor)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    def _detach(self, subscription: Subscription) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+
+    async def read(self, first_seq: int, last_seq: int) -> list[Envelope]:
+        """Decode committed records ``first_seq..last_seq`` from the journal."""
+        decode = self.codec.decode
+
+        def load() -> list[Envelope]:
+            return [decode(payload) for _, payload in self.store.read(first_seq, last_seq)]
+
+        if self.store.blocking:
+            return await trio.to_thread.run_sync(load)
+        await trio.lowlevel.checkpoint()
+        return load()
+
+    def close(self) -> None:
+        """Stop accepting events; the writer commits what is queued and then returns."""
+        self._send.close()
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """The writer loop. Returns after :meth:`close` once the inbox is drained.
+
+        Any error here (the disk is full, the store is broken) propagates: the bus is a
+        critical child and the session stops rather than run on a journal it cannot trust.
+        """
+        task_status.started()
+        try:
+            async with self._receive:
+                while True:
+                    try:
+                        first = await self._receive.receive()
+                    except trio.EndOfChannel:
+                        break
+                    await self._commit(self._drain(first))
+        finally:
+            self.finished = True
+            for subscription in list(self._subscriptions):
+                subscription._lot.unpark_all()
+
+    def _drain(self, first: _Pending) -> list[_Pending]:
+        batch = [first]
+        count = len(first.events)
+        while count < self.max_batch:
+            try:
+                item = self._receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            batch.append(item)
+            count += len(item.events)
+        return batch
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        ts_ns = self.clock.now_ns()
+        seq = first_seq = self._next_seq
+        assemble = self.codec.assemble
+        records: list[tuple[int, bytes]] = []
+        envelopes: list[Envelope] = []
+        durable = False
+        for item in batch:
+            durable = durable or item.durable
+            for event, body in zip(item.events, item.bodies, strict=True):
+                records.append(
+                    (
+                        seq,
+                        assemble(
+                            seq, ts_ns, item.source_json, item.cause, type(event).VERSION, body
+                        ),
+                    )
+                )
+                envelopes.append(
+                    Envelope(
+                        seq=seq, ts_ns=ts_ns, source=item.source, cause=item.cause, event=event
+                    )
+                )
+                seq += 1
+            item.last_seq = seq - 1
+        store = self.store
+        if store.blocking:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(_append, store, records, durable)
+        else:
+            _append(store, records, durable)
+            await trio.lowlevel.checkpoint()
+        self._next_seq = seq
+        self._delivered = seq - 1
+        self._batches += 1
+        self._records += len(records)
+        self._largest_batch = max(self._largest_batch, len(records))
+        for item in batch:
+            if item.done is not None:
+                item.done.set()
+        for subscription in list(self._subscriptions):
+            subscription._deliver(envelopes, first_seq, seq - 1)
+
+    def statistics(self) -> BusStatistics:
+        return BusStatistics(
+            next_seq=self._next_seq,
+            last_delivered_seq=self._delivered,
+            inbox_depth=self._send.statistics().current_buffer_used,
+            batches=self._batches,
+            records=self._records,
+            largest_batch=self._largest_batch,
+            subscriptions=tuple(s.statistics() for s in self._subscriptions),
+        )
+
+
+def _append(store: JournalStore, records: list[tuple[int, bytes]], durable: bool) -> None:
+    store.append(records)
+    if durable:
+        store.sync()
+
+
+__all__ = [
+    "Bus",
+    "BusClosed",
+    "BusStatistics",
+    "Subscription",
+    "SubscriptionStatistics",
+]

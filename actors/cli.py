@@ -1,0 +1,282 @@
+"""The ``tern`` command.
+
+Exit codes: 0 success; 1 a session that did not end cleanly, or a replay divergence;
+2 bad usage, bad config, or a journal that is missing, locked or unreadable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import trio
+
+from actors.config import Config, ConfigError, config_from_dict, load_config
+from actors.replay import ReplayReport, replay
+from actors.runtime import SessionResult, event_counts, run_session
+from events.codec import DecodeError, default_codec
+from events.journal import JournalError, follow, open_reader
+from events.registry import check_selectors, tag_matches
+
+EXAMPLE_STRATEGY = "actors.strategies.example:MeanReversion"
+
+
+class UsageError(Exception):
+    """Bad input from the command line; printed and exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tern", description="An event-sourced Binance gateway built from trio actors."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a supervisor session from a TOML config")
+    run.add_argument("config", type=Path)
+    run.add_argument("--seconds", type=float, help="stop after this many seconds")
+
+    demo = commands.add_parser("demo", help="run the demo: no keys, no network")
+    demo.add_argument("--seconds", type=float, default=30.0, help="how long (default 30)")
+    demo.add_argument("--journal", type=Path, help="journal directory (default: a new one)")
+    demo.add_argument("--seed", type=int, default=1, help="seed of the synthetic market")
+
+    rep = commands.add_parser("replay", help="re-run the deterministic actors on a journal")
+    rep.add_argument("journal", type=Path)
+    rep.add_argument("--verify", action="store_true", help="compare every output")
+    rep.add_argument("--until", type=int, metavar="SEQ", help="stop after this seq")
+    rep.add_argument("--actor", metavar="NAME", help="replay only this actor")
+
+    journal = commands.add_parser("journal", help="inspect a journal")
+    tools = journal.add_subparsers(dest="tool", required=True, metavar="TOOL")
+    stats = tools.add_parser("stats", help="segments, records, sizes, events per type")
+    stats.add_argument("journal", type=Path)
+    for name, text in (("show", "print records"), ("tail", "print records as they arrive")):
+        tool = tools.add_parser(name, help=text)
+        tool.add_argument("journal", type=Path)
+        tool.add_argument(
+            "--type",
+            dest="types",
+            action="append",
+            default=[],
+            metavar="TAG",
+            help="an exact tag, or a prefix ending in '.' (repeatable)",
+        )
+        tool.add_argument("--json", action="store_true", help="one stored record per line")
+        tool.add_argument("--from", dest="from_seq", type=int, default=None, metavar="SEQ")
+        if name == "show":
+            tool.add_argument("--until", type=int, metavar="SEQ")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tern`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(load_config(args.config), args.seconds)
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "replay":
+            return _replay(args)
+        return _journal(args)
+    except (ConfigError, JournalError, UsageError) as exc:
+        print(f"tern: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _run(config: Config, seconds: float | None) -> int:
+    result = trio.run(lambda: run_session(config, seconds=seconds))
+    _print_summary(result, config)
+    return result.exit_code
+
+
+def demo_config(journal_dir: Path, seed: int) -> Config:
+    """The demo session: the synthetic market plus the example strategy."""
+    return config_from_dict(
+        {
+            "session": {"seed": seed},
+            "journal": {"dir": str(journal_dir), "fsync": "per_batch"},
+            "synthetic": {
+                "symbols": ["BTCUSDT", "ETHUSDT"],
+                "interval_ms": 50,
+                "tick_size": "0.10",
+            },
+            "strategies": [
+                {
+                    "class": EXAMPLE_STRATEGY,
+                    "name": "mean-reversion",
+                    "params": {"symbol": "BTCUSDT", "window": 20, "threshold_bps": 1},
+                }
+            ],
+        }
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.seconds <= 0:
+        raise UsageError(f"--seconds must be positive, got {args.seconds}")
+    journal_dir = args.journal
+    if journal_dir is None:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        journal_dir = Path("journal") / f"demo-{stamp}"
+    config = demo_config(journal_dir, args.seed)
+    print(f"tern demo: {args.seconds:g} s of a synthetic market and the example strategy")
+    print(f"journal: {journal_dir}")
+    code = _run(config, args.seconds)
+    print(f"verify it: tern replay {journal_dir} --verify")
+    return code
+
+
+def _print_summary(result: SessionResult, config: Config) -> None:
+    print(
+        f"session {result.session_id} stopped: {result.reason}"
+        f" ({'clean' if result.clean else 'NOT clean'})"
+    )
+    print(f"duration: {result.duration_s:.1f} s")
+    print(f"journal: {config.journal.dir} (seq {result.first_seq}..{result.last_seq})")
+    if result.recovered is not None:
+        r = result.recovered
+        print(f"recovered: {r.reason}; kept up to seq {r.last_seq}, cut {r.truncated_bytes} bytes")
+    print("actors: " + ", ".join(result.actors))
+    restarts = ", ".join(f"{name} x{count}" for name, count in sorted(result.restarts.items()))
+    print(f"restarts: {restarts or 'none'}")
+    if result.gave_up:
+        print("gave up on: " + ", ".join(result.gave_up))
+    reader = open_reader(Path(config.journal.dir))
+    counts = event_counts(reader, result.first_seq, result.last_seq)
+    print(f"events this session: {sum(counts.values())}")
+    width = max((len(tag) for tag in counts), default=0)
+    for tag, count in counts.items():
+        print(f"  {tag:<{width}}  {count}")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    if not args.journal.is_dir():
+        raise UsageError(f"no journal directory at {args.journal}")
+    try:
+        report = replay(args.journal, verify=args.verify, until=args.until, actor=args.actor)
+    except (DecodeError, ValueError) as exc:
+        raise UsageError(f"cannot replay {args.journal}: {exc}") from None
+    _print_replay(report, args.verify)
+    return 1 if report.divergence is not None else 0
+
+
+def _print_replay(report: ReplayReport, verify: bool) -> None:
+    print(f"records: {report.records} (last seq {report.last_seq}), sessions: {report.sessions}")
+    for name, count in sorted(report.inputs_handled.items()):
+        print(f"  {name}: {count} inputs handled")
+    if report.torn_tail is not None:
+        tail = report.torn_tail
+        print(
+            f"stopped at a torn tail: {tail.segment} offset {tail.offset} ({tail.reason}); "
+            f"last intact seq {tail.last_seq}"
+        )
+    for name, seq in report.skipped_failed:
+        print(f"skipped seq {seq} for {name}: the live actor failed on it")
+    for item in report.unrecorded:
+        print(
+            f"unrecorded: {item.actor} seq {item.seq} would publish {item.outputs} event(s) "
+            "that the process never wrote (it died first)"
+        )
+    if not verify:
+        return
+    if report.divergence is None:
+        print(f"verified: {report.outputs_compared} outputs identical")
+        return
+    d = report.divergence
+    print(f"DIVERGENCE at seq {d.seq} in {d.actor}: {d.detail}")
+    print("  expected (journal): " + orjson.dumps(list(d.expected)).decode())
+    print("  got (replay):       " + orjson.dumps(list(d.got)).decode())
+
+
+def _journal(args: argparse.Namespace) -> int:
+    if args.tool == "stats":
+        return _stats(args.journal)
+    selectors = tuple(args.types)
+    try:
+        check_selectors(selectors)
+    except ValueError as exc:
+        raise UsageError(f"--type: {exc}") from None
+    from_seq = args.from_seq if args.from_seq is not None else 1
+    if args.tool == "show":
+        reader = open_reader(args.journal)
+        for _, payload in reader.read(from_seq, args.until):
+            _print_record(payload, selectors, args.json)
+        if reader.tail_problem is not None:
+            tail = reader.tail_problem
+            print(
+                f"(torn tail in {tail.segment} at offset {tail.offset}: {tail.reason})",
+                file=sys.stderr,
+            )
+        return 0
+
+    async def tail() -> None:
+        async for _, payload in follow(args.journal, from_seq):
+            _print_record(payload, selectors, args.json)
+            sys.stdout.flush()
+
+    open_reader(args.journal)  # a missing journal is an error now, not an endless wait
+    trio.run(tail)
+    return 0
+
+
+def _print_record(payload: bytes, selectors: tuple[str, ...], as_json: bool) -> None:
+    record: dict[str, Any] = orjson.loads(payload)
+    tag = record["event"]["type"]
+    if selectors and not tag_matches(tag, selectors):
+        return
+    if as_json:
+        sys.stdout.write(payload.decode() + "\n")
+        return
+    stamp = datetime.datetime.fromtimestamp(record["ts_ns"] / 1e9, tz=datetime.UTC)
+    fields = {k: v for k, v in record["event"].items() if k != "type"}
+    cause = "" if record["cause"] is None else f" <-{record['cause']}"
+    print(
+        f"{record['seq']:>8} {stamp:%H:%M:%S.%f} {record['source']}{cause} {tag} "
+        + orjson.dumps(fields).decode()
+    )
+
+
+def _stats(directory: Path) -> int:
+    reader = open_reader(directory)
+    stats = reader.stats()
+    codec = default_codec()
+    counts: dict[str, int] = {}
+    sources: dict[str, int] = {}
+    for _, payload in reader.read(1, None):
+        record = codec.decode_dict(payload)
+        tag = record["event"]["type"]
+        counts[tag] = counts.get(tag, 0) + 1
+        sources[record["source"]] = sources.get(record["source"], 0) + 1
+    print(f"journal: {directory}")
+    print(
+        f"records: {stats.total_records}, bytes: {stats.total_bytes}, "
+        f"segments: {len(stats.segments)}"
+    )
+    for segment in stats.segments:
+        print(
+            f"  {segment.name}  seq {segment.first_seq}..{segment.last_seq}  {segment.size_bytes} B"
+        )
+    if reader.tail_problem is not None:
+        tail = reader.tail_problem
+        print(f"torn tail: {tail.segment} offset {tail.offset} ({tail.reason})")
+    print("events per type:")
+    for tag, count in sorted(counts.items()):
+        print(f"  {tag}  {count}")
+    print("records per source:")
+    for source, count in sorted(sources.items()):
+        print(f"  {source}  {count}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

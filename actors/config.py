@@ -1,0 +1,332 @@
+"""The TOML configuration of a tern session, checked into attrs records.
+
+Every problem is a :class:`ConfigError` naming the key, the value and what was expected;
+unknown keys are errors too (a misspelt option must never be silently ignored).
+
+Shape::
+
+    [session]
+    seed = 1                      # seeds every actor's rng
+
+    [journal]
+    dir = "journal"
+    fsync = "per_batch"           # per_batch | interval | none
+    fsync_interval_ms = 50
+    max_segment_mb = 64
+
+    [supervisor]
+    grace_s = 5.0
+    max_restarts = 5
+    window_s = 60.0
+    backoff_initial_ms = 100
+    backoff_max_ms = 10000
+
+    [synthetic]                   # optional: the demo's seeded random-walk market
+    symbols = ["BTCUSDT"]
+    start_price = "50000.00"
+    tick_size = "0.01"
+    interval_ms = 100
+
+    [[strategies]]
+    class = "actors.strategies.example:MeanReversion"
+    name = "mean-reversion"       # optional
+    restart = "permanent"         # permanent | transient | temporary
+    [strategies.params]
+    symbol = "BTCUSDT"
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import tomllib
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from actors.base import FoldActor
+from actors.supervisor import RestartPolicy
+from events.journal import FsyncPolicy
+
+#: Names the runtime itself publishes under; actors may not take them.
+RESERVED_NAMES = frozenset({"runtime", "supervisor", "journal", "timers", "synthetic-market"})
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_SECRET_KEYS = ("secret", "api_key", "private_key", "password", "passphrase", "token")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or of the wrong kind."""
+
+    def __init__(self, key: str, value: Any, expected: str) -> None:
+        shown = "(missing)" if value is _MISSING else repr(value)
+        super().__init__(f"config key {key!r}: got {shown}; expected {expected}")
+        self.key = key
+        self.value = value
+        self.expected = expected
+
+
+_MISSING = object()
+
+
+@attrs.frozen
+class JournalConfig:
+    dir: str = "journal"
+    fsync: FsyncPolicy = FsyncPolicy.PER_BATCH
+    fsync_interval_ms: int = 50
+    max_segment_mb: int = 64
+
+
+@attrs.frozen
+class SupervisorConfig:
+    grace_s: float = 5.0
+    max_restarts: int = 5
+    window_s: float = 60.0
+    backoff_initial_ms: int = 100
+    backoff_max_ms: int = 10_000
+
+
+@attrs.frozen
+class SyntheticConfig:
+    symbols: tuple[str, ...] = ("BTCUSDT",)
+    start_price: str = "50000.00"
+    tick_size: str = "0.01"
+    interval_ms: int = 100
+
+
+@attrs.frozen
+class StrategyConfig:
+    class_path: str
+    name: str
+    restart: RestartPolicy
+    params: dict[str, Any]
+
+
+@attrs.frozen
+class Config:
+    seed: int = 1
+    journal: JournalConfig = JournalConfig()
+    supervisor: SupervisorConfig = SupervisorConfig()
+    synthetic: SyntheticConfig | None = None
+    strategies: tuple[StrategyConfig, ...] = ()
+
+
+class _Table:
+    """Typed access to one TOML table that remembers which keys were read."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(path, data, "a table")
+        self.data = data
+        self.path = path
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any, expected: str) -> Any:
+        self.used.add(name)
+        value = self.data.get(name, _MISSING)
+        if value is _MISSING:
+            if default is _MISSING:
+                raise ConfigError(self.key(name), value, expected)
+            return default
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise ConfigError(self.key(name), value, expected)
+        if not isinstance(value, kind):
+            raise ConfigError(self.key(name), value, expected)
+        return value
+
+    def positive_int(self, name: str, default: Any) -> int:
+        value = self.get(name, int, default, "a positive integer")
+        if value <= 0:
+            raise ConfigError(self.key(name), value, "a positive integer")
+        return value
+
+    def positive_number(self, name: str, default: Any) -> float:
+        value = self.get(name, (int, float), default, "a positive number")
+        if value <= 0:
+            raise ConfigError(self.key(name), value, "a positive number")
+        return float(value)
+
+    def choice(self, name: str, enum_type: type, default: Any) -> Any:
+        allowed = [member.value for member in enum_type]
+        expected = "one of " + ", ".join(allowed)
+        value = self.get(name, str, _MISSING if default is _MISSING else default.value, expected)
+        if value not in allowed:
+            raise ConfigError(self.key(name), value, expected)
+        return enum_type(value)
+
+    def decimal_string(self, name: str, default: Any) -> str:
+        expected = 'a positive decimal written as a string, e.g. "0.01"'
+        value = self.get(name, str, default, expected)
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise ConfigError(self.key(name), value, expected) from None
+        if not number.is_finite() or number <= 0:
+            raise ConfigError(self.key(name), value, expected)
+        return value
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            known = ", ".join(sorted(self.used)) or "none"
+            raise ConfigError(self.key(unknown[0]), self.data[unknown[0]], f"a known key ({known})")
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and check a TOML config file.
+
+    Raises:
+        ConfigError: the file is missing, is not TOML, or holds a bad value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("(file)", str(path), f"a readable TOML file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("(file)", str(path), f"valid TOML ({exc})") from None
+    return config_from_dict(data)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Check a config given as the dict a TOML file parses into."""
+    root = _Table(data, "")
+    session = _Table(root.get("session", dict, {}, "a table"), "session")
+    seed = session.get("seed", int, 1, "an integer")
+    session.finish()
+
+    journal_table = _Table(root.get("journal", dict, {}, "a table"), "journal")
+    journal = JournalConfig(
+        dir=journal_table.get("dir", str, "journal", "a directory path"),
+        fsync=journal_table.choice("fsync", FsyncPolicy, FsyncPolicy.PER_BATCH),
+        fsync_interval_ms=journal_table.positive_int("fsync_interval_ms", 50),
+        max_segment_mb=journal_table.positive_int("max_segment_mb", 64),
+    )
+    journal_table.finish()
+
+    supervisor_table = _Table(root.get("supervisor", dict, {}, "a table"), "supervisor")
+    supervisor = SupervisorConfig(
+        grace_s=supervisor_table.positive_number("grace_s", 5.0),
+        max_restarts=supervisor_table.get("max_restarts", int, 5, "a non-negative integer"),
+        window_s=supervisor_table.positive_number("window_s", 60.0),
+        backoff_initial_ms=supervisor_table.positive_int("backoff_initial_ms", 100),
+        backoff_max_ms=supervisor_table.positive_int("backoff_max_ms", 10_000),
+    )
+    if supervisor.max_restarts < 0:
+        raise ConfigError(
+            "supervisor.max_restarts", supervisor.max_restarts, "a non-negative integer"
+        )
+    supervisor_table.finish()
+
+    synthetic = None
+    if "synthetic" in data:
+        table = _Table(root.get("synthetic", dict, _MISSING, "a table"), "synthetic")
+        symbols = table.get("symbols", list, ["BTCUSDT"], "a non-empty list of symbol names")
+        if not symbols or not all(isinstance(s, str) and s.isalnum() for s in symbols):
+            raise ConfigError("synthetic.symbols", symbols, "a non-empty list of symbol names")
+        synthetic = SyntheticConfig(
+            symbols=tuple(symbols),
+            start_price=table.decimal_string("start_price", "50000.00"),
+            tick_size=table.decimal_string("tick_size", "0.01"),
+            interval_ms=table.positive_int("interval_ms", 100),
+        )
+        table.finish()
+
+    strategies = []
+    raw_strategies = root.get("strategies", list, [], "an array of tables ([[strategies]])")
+    names: set[str] = set()
+    for index, raw in enumerate(raw_strategies):
+        table = _Table(raw, f"strategies[{index}]")
+        class_path = table.get("class", str, _MISSING, '"module:Class" of a Strategy subclass')
+        load_strategy_class(class_path, key=table.key("class"))
+        default_name = class_path.rpartition(":")[2].lower()
+        name = table.get("name", str, default_name, "a lowercase actor name")
+        if not _NAME.match(name):
+            raise ConfigError(
+                table.key("name"), name, "a lowercase name of letters, digits, '-', '_' or '.'"
+            )
+        if name in RESERVED_NAMES or name in names:
+            raise ConfigError(table.key("name"), name, "a name no other actor uses")
+        names.add(name)
+        strategies.append(
+            StrategyConfig(
+                class_path=class_path,
+                name=name,
+                restart=table.choice("restart", RestartPolicy, RestartPolicy.PERMANENT),
+                params=table.get("params", dict, {}, "a table of strategy parameters"),
+            )
+        )
+        table.finish()
+    root.finish()
+    return Config(
+        seed=seed,
+        journal=journal,
+        supervisor=supervisor,
+        synthetic=synthetic,
+        strategies=tuple(strategies),
+    )
+
+
+def load_strategy_class(class_path: str, *, key: str = "class") -> type[FoldActor]:
+    """Import ``module:Class`` and check it is a deterministic actor class."""
+    expected = '"module:Class" naming an importable Strategy subclass'
+    module_name, colon, class_name = class_path.partition(":")
+    if not colon or not module_name or not class_name:
+        raise ConfigError(key, class_path, expected)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(key, class_path, f"{expected} ({exc})") from None
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, FoldActor)):
+        raise ConfigError(key, class_path, expected)
+    return cls
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The config in its TOML shape with defaults filled in and secrets removed; what
+    ``session.started`` records and what replay rebuilds the actors from."""
+    data: dict[str, Any] = {
+        "session": {"seed": config.seed},
+        "journal": {
+            "dir": config.journal.dir,
+            "fsync": config.journal.fsync.value,
+            "fsync_interval_ms": config.journal.fsync_interval_ms,
+            "max_segment_mb": config.journal.max_segment_mb,
+        },
+        "supervisor": attrs.asdict(config.supervisor),
+        "strategies": [
+            {
+                "class": strategy.class_path,
+                "name": strategy.name,
+                "restart": strategy.restart.value,
+                "params": redact(strategy.params),
+            }
+            for strategy in config.strategies
+        ],
+    }
+    if config.synthetic is not None:
+        synthetic = attrs.asdict(config.synthetic)
+        synthetic["symbols"] = list(config.synthetic.symbols)
+        data["synthetic"] = synthetic
+    return data
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` with every secret-looking key's value dropped."""
+    if isinstance(value, dict):
+        return {
+            key: "<redacted>"
+            if any(marker in str(key).lower() for marker in _SECRET_KEYS)
+            else redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value

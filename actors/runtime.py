@@ -1,0 +1,287 @@
+"""Boot and stop a session: recover the journal, start the bus, then the actors.
+
+Boot order: open (and if needed repair) the journal -> start the bus -> record
+``journal.recovered`` when the journal was repaired -> record ``session.started`` -> start
+the supervised actors in order. Stop order: ask the actors to stop (bounded grace) -> record
+``session.stopped`` (fsynced) -> drain the bus -> close the journal.
+
+A session stops on SIGINT/SIGTERM, after ``seconds`` when given, or when the supervisor gives
+up on an actor (escalation); the journal is flushed in every case.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import platform
+import signal
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+import attrs
+import trio
+
+from actors.base import FoldActor
+from actors.bus import Bus
+from actors.clock import Clock, LiveClock
+from actors.config import Config, config_to_dict, load_strategy_class
+from actors.fold import FoldRunner
+from actors.supervisor import ChildSpec, RestartPolicy, Supervisor
+from actors.synthetic import NAME as SYNTHETIC_NAME
+from actors.synthetic import SyntheticMarket
+from actors.timers import TimerService
+from events.journal import JournalStore, open_file_store
+from events.system import JournalRecovered, SessionStarted, SessionStopped
+
+SOURCE = "runtime"
+_VERSIONED = (
+    "tern",
+    "trio",
+    "trio-websocket",
+    "httpx",
+    "attrs",
+    "cattrs",
+    "cryptography",
+    "orjson",
+)
+
+
+@attrs.frozen
+class FoldSpec:
+    """A deterministic actor the config asks for: its name, how to build it, its policy."""
+
+    name: str
+    factory: Callable[[], FoldActor]
+    restart: RestartPolicy = RestartPolicy.PERMANENT
+
+
+def fold_specs(config: Config) -> list[FoldSpec]:
+    """The deterministic actors of a session, in start order. Live runs and replay both
+    build them from here, so replay re-runs exactly what ran."""
+    specs: list[FoldSpec] = []
+    if config.synthetic is not None:
+        params = {
+            "symbols": list(config.synthetic.symbols),
+            "start_price": config.synthetic.start_price,
+            "tick_size": config.synthetic.tick_size,
+            "interval_ms": config.synthetic.interval_ms,
+        }
+        specs.append(
+            FoldSpec(
+                SYNTHETIC_NAME,
+                lambda: SyntheticMarket(SYNTHETIC_NAME, seed=config.seed, params=params),
+            )
+        )
+    for strategy in config.strategies:
+        cls = load_strategy_class(strategy.class_path)
+
+        def build(
+            cls: type[FoldActor] = cls, name: str = strategy.name, params: dict = strategy.params
+        ) -> FoldActor:
+            return cls(name, seed=config.seed, params=params)
+
+        specs.append(FoldSpec(strategy.name, build, strategy.restart))
+    return specs
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "unknown"
+    return found
+
+
+@attrs.frozen
+class SessionResult:
+    """How a session ended, for the CLI's summary and exit code."""
+
+    session_id: str
+    reason: str
+    clean: bool
+    journal_dir: str | None
+    first_seq: int
+    last_seq: int
+    duration_s: float
+    actors: tuple[str, ...]
+    restarts: dict[str, int]
+    gave_up: tuple[str, ...]
+    recovered: JournalRecovered | None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.clean else 1
+
+
+class _Stop:
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.reason = ""
+        self.clean = True
+
+    def request(self, reason: str, *, clean: bool = True) -> None:
+        if not self.event.is_set():
+            self.reason = reason
+            self.clean = clean
+            self.event.set()
+
+
+async def _watch_signals(stop: _Stop) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            stop.request(f"signal {signal.Signals(signum).name}")
+
+
+def open_store(config: Config) -> JournalStore:
+    """Open the configured journal directory for writing (repairing a torn tail)."""
+    journal = config.journal
+    return open_file_store(
+        Path(journal.dir),
+        fsync=journal.fsync,
+        interval_ms=journal.fsync_interval_ms,
+        max_segment_bytes=journal.max_segment_mb * 1024 * 1024,
+    )
+
+
+async def run_session(
+    config: Config,
+    *,
+    store: JournalStore | None = None,
+    clock: Clock | None = None,
+    seconds: float | None = None,
+    handle_signals: bool = True,
+    extra_children: Sequence[ChildSpec] = (),
+    on_started: Callable[[Bus], None] | None = None,
+) -> SessionResult:
+    """Run one session until stopped; see the module docstring.
+
+    Args:
+        config: the checked configuration.
+        store: an already open journal store (tests); by default the configured directory.
+        clock: the session clock (default: the wall clock).
+        seconds: stop after this long (trio time).
+        handle_signals: stop on SIGINT/SIGTERM (main thread only).
+        extra_children: more supervised actors, started after the configured ones.
+        on_started: called with the bus once every actor is serving.
+
+    Raises:
+        events.journal.JournalError: the journal cannot be opened (locked, corrupt).
+    """
+    own_store = store is None
+    if store is None:
+        store = await trio.to_thread.run_sync(open_store, config)
+    clock = clock if clock is not None else LiveClock()
+    session_id = uuid.uuid4().hex[:12]
+    stop = _Stop()
+    started_at = time.monotonic()
+    bus = Bus(store, clock=clock)
+    recovered: JournalRecovered | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(bus.run)
+            if store.recovery is not None:
+                repair = store.recovery
+                recovered = JournalRecovered(
+                    segment=repair.segment,
+                    truncated_bytes=repair.truncated_bytes,
+                    last_seq=repair.last_seq,
+                    reason=repair.reason,
+                )
+                await bus.publish([recovered], source="journal", durable=True)
+            session_seq = await bus.publish(
+                [
+                    SessionStarted(
+                        session_id=session_id,
+                        config=config_to_dict(config),
+                        versions=versions(),
+                        pid=os.getpid(),
+                    )
+                ],
+                source=SOURCE,
+                durable=True,
+            )
+            assert session_seq is not None
+            supervisor = Supervisor(
+                bus,
+                clock,
+                session_seq=session_seq,
+                seed=config.seed,
+                grace_s=config.supervisor.grace_s,
+                on_give_up=lambda name: stop.request(f"gave up on actor {name}", clean=False),
+            )
+            children = _children(config, extra_children)
+            if handle_signals:
+                nursery.start_soon(_watch_signals, stop)
+            if seconds is not None:
+                nursery.start_soon(_stop_after, stop, seconds)
+            await nursery.start(supervisor.run, children)
+            if on_started is not None:
+                on_started(bus)
+            await stop.event.wait()
+            with trio.CancelScope(shield=True):
+                await supervisor.stop()
+                last_seq = await bus.publish(
+                    [SessionStopped(session_id=session_id, reason=stop.reason, clean=stop.clean)],
+                    source=SOURCE,
+                    durable=True,
+                )
+                bus.close()
+            nursery.cancel_scope.cancel()
+    finally:
+        if own_store:
+            store.close()
+    return SessionResult(
+        session_id=session_id,
+        reason=stop.reason,
+        clean=stop.clean,
+        journal_dir=config.journal.dir if own_store else None,
+        first_seq=session_seq,
+        last_seq=last_seq or session_seq,
+        duration_s=time.monotonic() - started_at,
+        actors=tuple(child.name for child in children),
+        restarts=dict(supervisor.restarts),
+        gave_up=tuple(supervisor.gave_up),
+        recovered=recovered,
+    )
+
+
+async def _stop_after(stop: _Stop, seconds: float) -> None:
+    await trio.sleep(seconds)
+    stop.request(f"ran for {seconds:g} s")
+
+
+def _children(config: Config, extra: Sequence[ChildSpec]) -> list[ChildSpec]:
+    policy = config.supervisor
+    common = {
+        "backoff_initial_s": policy.backoff_initial_ms / 1000,
+        "backoff_max_s": policy.backoff_max_ms / 1000,
+        "max_restarts": policy.max_restarts,
+        "window_s": policy.window_s,
+    }
+    children = [ChildSpec(name=TimerService.name, factory=TimerService, **common)]
+    for spec in fold_specs(config):
+        children.append(
+            ChildSpec(
+                name=spec.name,
+                factory=lambda factory=spec.factory: FoldRunner(factory),
+                restart=spec.restart,
+                **common,
+            )
+        )
+    children.extend(extra)
+    return children
+
+
+def event_counts(store: JournalStore, first_seq: int, last_seq: int) -> dict[str, int]:
+    """Events per type in ``first_seq..last_seq`` (for summaries)."""
+    import orjson
+
+    counts: collections.Counter[str] = collections.Counter()
+    for _, payload in store.read(first_seq, last_seq):
+        counts[orjson.loads(payload)["event"]["type"]] += 1
+    return dict(sorted(counts.items()))

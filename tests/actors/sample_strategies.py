@@ -1,0 +1,51 @@
+"""Strategies used by the runtime and replay tests (importable by config path)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from actors.strategy import Strategy
+from events.demo import SyntheticPrice
+from events.system import SessionStarted, TimerFired
+from events.types import Side
+
+
+class EchoOrders(Strategy):
+    """One order per price; raises on the prices whose step is in ``fail_steps``."""
+
+    def on_start(self, event: SessionStarted) -> None:
+        self.fail_steps = set(self.params.get("fail_steps", []))
+
+    def on_synthetic_price(self, event: SyntheticPrice) -> None:
+        if event.step in self.fail_steps:
+            raise ZeroDivisionError(f"step {event.step} is poison")
+        self.submit_order(
+            instrument_id=event.symbol,
+            side=Side.BUY if event.step % 2 else Side.SELL,
+            quantity=Decimal("0.001"),
+            price=event.price,
+            client_tag=f"echo-{event.step}-{event.symbol}",
+        )
+
+
+class AlwaysFails(Strategy):
+    def on_synthetic_price(self, event: SyntheticPrice) -> None:
+        raise RuntimeError("this strategy cannot cope")
+
+
+class Heartbeat(Strategy):
+    """Schedules its own timer and publishes an order on every beat."""
+
+    def on_start(self, event: SessionStarted) -> None:
+        self.beats = 0
+        self.schedule_timer("beat", delay_ms=250, interval_ms=250)
+
+    def on_timer(self, event: TimerFired) -> None:
+        self.beats += 1
+        self.submit_order(
+            instrument_id="BTCUSDT",
+            side=Side.BUY,
+            quantity=Decimal("0.001"),
+            price=Decimal(self.beats),
+            client_tag=f"beat-{self.beats}",
+        )

@@ -1,0 +1,143 @@
+"""Sessions end to end on a memory or file journal: boot, folds, restarts, escalation."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import trio
+
+from actors.config import config_from_dict
+from actors.replay import replay
+from actors.runtime import run_session
+from events.codec import default_codec
+from events.journal import FsyncPolicy, MemoryJournalStore, open_file_store
+
+
+def session_config(journal: Path, **extra) -> dict:
+    data = {
+        "session": {"seed": 3},
+        "journal": {"dir": str(journal), "fsync": "none"},
+        "synthetic": {"symbols": ["BTCUSDT", "ETHUSDT"], "interval_ms": 100},
+        "supervisor": {"backoff_initial_ms": 100, "grace_s": 1.0},
+    }
+    data.update(extra)
+    return data
+
+
+def echo(**params) -> dict:
+    return {"class": "tests.actors.sample_strategies:EchoOrders", "name": "echo", "params": params}
+
+
+def decoded(store) -> list:
+    codec = default_codec()
+    return [codec.decode(payload) for _, payload in store.read()]
+
+
+async def test_a_session_records_its_life_in_order(autojump_clock, tmp_path) -> None:
+    store = MemoryJournalStore()
+    config = config_from_dict(session_config(tmp_path, strategies=[echo()]))
+    result = await run_session(config, store=store, seconds=2.05, handle_signals=False)
+    assert result.clean
+    envelopes = decoded(store)
+    assert envelopes[0].event.TAG == "session.started"
+    assert envelopes[0].event.config["synthetic"]["symbols"] == ["BTCUSDT", "ETHUSDT"]
+    assert envelopes[-1].event.TAG == "session.stopped"
+    assert [e.seq for e in envelopes] == list(range(1, len(envelopes) + 1))
+    tags = collections.Counter(e.event.TAG for e in envelopes)
+    assert tags["timer.fired"] == 20
+    assert tags["demo.price"] == 40
+    assert tags["order.submit"] == 40
+    # Every order's cause is the price it answers, and every price's cause is its tick.
+    by_seq = {e.seq: e for e in envelopes}
+    for envelope in envelopes:
+        if envelope.event.TAG == "order.submit":
+            assert by_seq[envelope.cause].event.TAG == "demo.price"
+            assert envelope.source == "echo"
+        if envelope.event.TAG == "demo.price":
+            assert by_seq[envelope.cause].event.TAG == "timer.fired"
+            assert envelope.source == "synthetic-market"
+        if envelope.event.TAG == "timer.fired":
+            assert envelope.cause is None
+    assert set(result.actors) == {"timers", "synthetic-market", "echo"}
+
+
+async def test_a_strategy_can_drive_its_own_timer(autojump_clock, tmp_path) -> None:
+    store = MemoryJournalStore()
+    config = config_from_dict(
+        {
+            "journal": {"dir": str(tmp_path)},
+            "strategies": [{"class": "tests.actors.sample_strategies:Heartbeat"}],
+        }
+    )
+    await run_session(config, store=store, seconds=1.1, handle_signals=False)
+    orders = [e.event for e in decoded(store) if e.event.TAG == "order.submit"]
+    assert [o.client_tag for o in orders] == ["beat-1", "beat-2", "beat-3", "beat-4"]
+
+
+async def test_a_failing_strategy_restarts_without_duplicating_outputs(
+    autojump_clock, tmp_path
+) -> None:
+    store = open_file_store(tmp_path / "journal", fsync=FsyncPolicy.NONE)
+    config = config_from_dict(
+        session_config(tmp_path / "journal", strategies=[echo(fail_steps=[3, 7])])
+    )
+    with store:
+        result = await run_session(config, store=store, seconds=2.05, handle_signals=False)
+        envelopes = decoded(store)
+    assert result.clean
+    # Steps 3 and 7 are poison for both symbols: four failures, four restarts.
+    assert result.restarts == {"echo": 4}
+    failed = [e for e in envelopes if e.event.TAG == "actor.failed"]
+    assert [f.event.error_type for f in failed] == ["ZeroDivisionError"] * 4
+    poison = {f.event.input_seq for f in failed}
+    assert {next(e for e in envelopes if e.seq == s).event.step for s in poison} == {3, 7}
+    orders = [e for e in envelopes if e.event.TAG == "order.submit"]
+    causes = [o.cause for o in orders]
+    assert len(causes) == len(set(causes)), "an input's outputs were published twice"
+    # Every price but the poisoned ones got exactly one order.
+    assert len(orders) == 40 - 4
+    report = replay(tmp_path / "journal", verify=True)
+    assert report.identical, report.divergence
+    assert sorted(seq for _, seq in report.skipped_failed) == sorted(poison)
+
+
+async def test_giving_up_stops_the_session_cleanly_and_says_so(autojump_clock, tmp_path) -> None:
+    store = MemoryJournalStore()
+    config = config_from_dict(
+        session_config(
+            tmp_path,
+            strategies=[{"class": "tests.actors.sample_strategies:AlwaysFails", "name": "doomed"}],
+            supervisor={"max_restarts": 2, "backoff_initial_ms": 10, "window_s": 60.0},
+        )
+    )
+    result = await run_session(config, store=store, seconds=600, handle_signals=False)
+    assert not result.clean
+    assert result.exit_code == 1
+    assert result.gave_up == ("doomed",)
+    assert "gave up on actor doomed" in result.reason
+    assert trio.current_time() < 10
+    envelopes = decoded(store)
+    tags = [e.event.TAG for e in envelopes]
+    assert tags.count("actor.failed") == 3
+    assert "actor.gave_up" in tags
+    assert tags[-1] == "session.stopped"
+    assert envelopes[-1].event.clean is False
+
+
+async def test_sessions_append_to_an_existing_journal(autojump_clock, tmp_path) -> None:
+    directory = tmp_path / "journal"
+    config = config_from_dict(session_config(directory, strategies=[echo()]))
+    for _ in range(2):
+        with open_file_store(directory, fsync=FsyncPolicy.NONE) as store:
+            await run_session(config, store=store, seconds=0.55, handle_signals=False)
+    with open_file_store(directory, fsync=FsyncPolicy.NONE) as store:
+        envelopes = decoded(store)
+    starts = [e for e in envelopes if e.event.TAG == "session.started"]
+    assert len(starts) == 2
+    # Each session folds from its own start: the second one's prices restart at step 1.
+    second = [e.event for e in envelopes if e.seq > starts[1].seq and e.event.TAG == "demo.price"]
+    assert second[0].step == 1
+    report = replay(directory, verify=True)
+    assert report.identical
+    assert report.sessions == 2
