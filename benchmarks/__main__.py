@@ -1,0 +1,43 @@
+"""``make bench``: run every benchmark and print medians against their targets.
+
+Usage: python -m benchmarks [--events N] [--runs N] [--only TEXT]
+Exit status 1 when a median misses its target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+
+from benchmarks.foundation import run_all
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", help="run the benchmarks whose name contains this")
+    args = parser.parse_args()
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores; "
+        f"{args.events:,} events, median of {args.runs} runs"
+    )
+    results = run_all(events=args.events, runs=args.runs, only=args.only)
+    width = max(len(r.name) for r in results)
+    missed = 0
+    for result in results:
+        runs = ", ".join(f"{value / 1000:,.0f}k" for value in sorted(result.runs))
+        verdict = "ok" if result.met else "BELOW TARGET"
+        missed += not result.met
+        print(
+            f"{result.name:<{width}}  {result.median:>12,.0f} {result.unit}  "
+            f"(target {result.target:,.0f}; {verdict})  runs: {runs}"
+        )
+        print(f"{'':<{width}}  {result.note}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
