@@ -227,6 +227,8 @@ class Bus:
         clock: stamps ``ts_ns`` on each batch.
         inbox_size: publishes that may wait for the writer before publishers block.
         max_batch: most records written by one group commit.
+        sync_when_idle_s: with the ``interval`` fsync policy, fsync once the inbox has been
+            idle this long, so a quiet journal is not left unsynced; None never does.
     """
 
     def __init__(
@@ -237,11 +239,14 @@ class Bus:
         codec: Codec | None = None,
         inbox_size: int = 1024,
         max_batch: int = 4096,
+        sync_when_idle_s: float | None = None,
     ) -> None:
         self.store = store
         self.clock = clock if clock is not None else LiveClock()
         self.codec = codec if codec is not None else default_codec()
         self.max_batch = max_batch
+        self.sync_when_idle_s = sync_when_idle_s
+        self._unsynced = False
         self._send, self._receive = trio.open_memory_channel[_Pending](inbox_size)
         self._next_seq = store.next_seq
         self._delivered = store.next_seq - 1
@@ -384,7 +389,7 @@ class Bus:
             async with self._receive:
                 while True:
                     try:
-                        first = await self._receive.receive()
+                        first = await self._next_or_idle_sync()
                     except trio.EndOfChannel:
                         break
                     await self._commit(self._drain(first))
@@ -392,6 +397,18 @@ class Bus:
             self.finished = True
             for subscription in list(self._subscriptions):
                 subscription._lot.unpark_all()
+
+    async def _next_or_idle_sync(self) -> _Pending:
+        while self._unsynced and self.sync_when_idle_s is not None:
+            with trio.move_on_after(self.sync_when_idle_s):
+                return await self._receive.receive()
+            if self.store.blocking:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(self.store.sync)
+            else:
+                self.store.sync()
+            self._unsynced = False
+        return await self._receive.receive()
 
     def _drain(self, first: _Pending) -> list[_Pending]:
         batch = [first]
@@ -439,6 +456,7 @@ class Bus:
             await trio.lowlevel.checkpoint()
         self._next_seq = seq
         self._delivered = seq - 1
+        self._unsynced = not durable
         self._batches += 1
         self._records += len(records)
         self._largest_batch = max(self._largest_batch, len(records))

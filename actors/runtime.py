@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 import attrs
+import orjson
 import trio
 
 from actors.base import FoldActor
@@ -33,7 +34,7 @@ from actors.supervisor import ChildSpec, RestartPolicy, Supervisor
 from actors.synthetic import NAME as SYNTHETIC_NAME
 from actors.synthetic import SyntheticMarket
 from actors.timers import TimerService
-from events.journal import JournalStore, open_file_store
+from events.journal import FsyncPolicy, JournalStore, open_file_store
 from events.system import JournalRecovered, SessionStarted, SessionStopped
 
 SOURCE = "runtime"
@@ -179,7 +180,10 @@ async def run_session(
     session_id = uuid.uuid4().hex[:12]
     stop = _Stop()
     started_at = time.monotonic()
-    bus = Bus(store, clock=clock)
+    idle_sync = None
+    if config.journal.fsync is FsyncPolicy.INTERVAL:
+        idle_sync = config.journal.fsync_interval_ms / 1000
+    bus = Bus(store, clock=clock, sync_when_idle_s=idle_sync)
     recovered: JournalRecovered | None = None
     try:
         async with trio.open_nursery() as nursery:
@@ -279,8 +283,6 @@ def _children(config: Config, extra: Sequence[ChildSpec]) -> list[ChildSpec]:
 
 def event_counts(store: JournalStore, first_seq: int, last_seq: int) -> dict[str, int]:
     """Events per type in ``first_seq..last_seq`` (for summaries)."""
-    import orjson
-
     counts: collections.Counter[str] = collections.Counter()
     for _, payload in store.read(first_seq, last_seq):
         counts[orjson.loads(payload)["event"]["type"]] += 1

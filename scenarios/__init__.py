@@ -1,0 +1,1 @@
+"""Scripted situations and the local Binance-compatible venue (scenarios/venue/)."""

@@ -128,3 +128,20 @@ def test_a_second_writer_is_refused_clearly(tmp_path, capsys) -> None:
     with open_file_store(journal):
         assert main(["demo", "--seconds", "0.2", "--journal", str(journal)]) == 2
     assert "already open for writing" in capsys.readouterr().err
+
+
+def test_a_corrupt_sealed_segment_refuses_to_start(tmp_path, capsys) -> None:
+    from events.journal import FsyncPolicy, open_file_store
+
+    journal = tmp_path / "journal"
+    with open_file_store(journal, fsync=FsyncPolicy.NONE, max_segment_bytes=1024) as store:
+        for seq in range(1, 101):
+            store.append([(seq, b'{"filler": "' + b"x" * 40 + b'"}')])
+    first = sorted(journal.glob("*.seg"))[0]
+    data = bytearray(first.read_bytes())
+    data[100] ^= 0xFF
+    first.write_bytes(bytes(data))
+    assert main(["demo", "--seconds", "0.2", "--journal", str(journal)]) == 2
+    err = capsys.readouterr().err
+    assert str(first) in err
+    assert "offset" in err
