@@ -49,16 +49,22 @@ async def start_service(nursery: trio.Nursery, bus: Bus, session_seq: int) -> tr
     return scope
 
 
+async def start_session(nursery: trio.Nursery, bus: Bus) -> int:
+    await nursery.start(bus.run)
+    session = await bus.publish(
+        [SessionStarted(session_id="s", config={}, versions={}, pid=1)],
+        source="runtime",
+        wait=True,
+    )
+    assert session is not None
+    return session
+
+
 async def test_timers_fire_on_schedule_and_stop_when_cancelled(autojump_clock) -> None:
     store = MemoryJournalStore()
     bus = Bus(store, clock=TrioTimeClock())
     async with trio.open_nursery() as nursery:
-        await nursery.start(bus.run)
-        session = await bus.publish(
-            [SessionStarted(session_id="s", config={}, versions={}, pid=1)],
-            source="runtime",
-            wait=True,
-        )
+        session = await start_session(nursery, bus)
         service = await start_service(nursery, bus, session)
         await bus.publish(
             [
@@ -86,12 +92,7 @@ async def test_a_restarted_service_continues_the_counts(autojump_clock) -> None:
     store = MemoryJournalStore()
     bus = Bus(store, clock=TrioTimeClock())
     async with trio.open_nursery() as nursery:
-        await nursery.start(bus.run)
-        session = await bus.publish(
-            [SessionStarted(session_id="s", config={}, versions={}, pid=1)],
-            source="runtime",
-            wait=True,
-        )
+        session = await start_session(nursery, bus)
         first = await start_service(nursery, bus, session)
         await bus.publish(
             [ScheduleTimer(owner="a", name="beat", delay_ms=100, interval_ms=100)],
