@@ -25,7 +25,7 @@ from actors.clock import Clock, LiveClock
 from events.base import Envelope, Event
 from events.codec import Codec, default_codec
 from events.journal import JournalStore
-from events.registry import tag_matches
+from events.registry import selects
 
 #: Records read from the journal per catch-up step of a lagging subscriber.
 CATCH_UP_CHUNK = 4096
@@ -37,8 +37,9 @@ class BusClosed(Exception):
 
 @attrs.frozen
 class SubscriptionStatistics:
-    """``depth``: envelopes buffered; ``lag``: records committed but not yet taken by this
-    subscriber; ``lagging``: detached from live delivery and reading the journal."""
+    """``depth``: envelopes buffered; ``lag``: committed records this subscriber has not yet
+    passed (taken or skipped as not selected); ``lagging``: detached from live delivery and
+    reading the journal."""
 
     name: str
     depth: int
@@ -70,6 +71,12 @@ class _Pending:
     durable: bool
     done: trio.Event | None
     last_seq: int = 0
+    failed: bool = False
+
+    def fail(self) -> None:
+        self.failed = True
+        if self.done is not None:
+            self.done.set()
 
 
 class Subscription:
@@ -101,12 +108,11 @@ class Subscription:
         self._closed = False
         self._catch_ups = 0
         self._taken = 0
-        self._last_taken = cursor - 1
 
     def wants(self, tag: str) -> bool:
         wanted = self._wanted.get(tag)
         if wanted is None:
-            wanted = not self.selectors or tag_matches(tag, self.selectors)
+            wanted = selects(tag, self.selectors)
             self._wanted[tag] = wanted
         return wanted
 
@@ -164,7 +170,6 @@ class Subscription:
         self._buffer.clear()
         if batch:
             self._taken += len(batch)
-            self._last_taken = batch[-1].seq
         return batch
 
     async def _catch_up_step(self) -> None:
@@ -192,7 +197,6 @@ class Subscription:
             raise StopAsyncIteration from None
         envelope = self._buffer.popleft()
         self._taken += 1
-        self._last_taken = envelope.seq
         return envelope
 
     def close(self) -> None:
@@ -212,7 +216,7 @@ class Subscription:
             name=self.name,
             depth=len(self._buffer),
             capacity=self.capacity,
-            lag=max(0, self._bus.last_delivered_seq - self._last_taken),
+            lag=self._bus.last_delivered_seq - self.position + 1,
             lagging=self._lagging,
             catch_ups=self._catch_ups,
             taken=self._taken,
@@ -331,6 +335,8 @@ class Bus:
         if pending.done is None:
             return None
         await pending.done.wait()
+        if pending.failed:
+            raise BusClosed(f"the journal writer stopped before {source}'s events were written")
         return pending.last_seq
 
     def subscribe(
@@ -386,15 +392,22 @@ class Bus:
         """
         task_status.started()
         try:
-            async with self._receive:
-                while True:
-                    try:
-                        first = await self._next_or_idle_sync()
-                    except trio.EndOfChannel:
-                        break
-                    await self._commit(self._drain(first))
+            while True:
+                try:
+                    first = await self._next_or_idle_sync()
+                except trio.EndOfChannel:
+                    break
+                await self._commit(self._drain(first))
         finally:
+            # Whatever ends the writer, nobody may wait forever for a commit.
             self.finished = True
+            self._send.close()
+            while True:
+                try:
+                    self._receive.receive_nowait().fail()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            self._receive.close()
             for subscription in list(self._subscriptions):
                 subscription._lot.unpark_all()
 
@@ -448,11 +461,17 @@ class Bus:
                 seq += 1
             item.last_seq = seq - 1
         store = self.store
-        if store.blocking:
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(_append, store, records, durable)
-        else:
-            _append(store, records, durable)
+        try:
+            if store.blocking:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(_append, store, records, durable)
+            else:
+                _append(store, records, durable)
+        except BaseException:
+            for item in batch:
+                item.fail()
+            raise
+        if not store.blocking:
             await trio.lowlevel.checkpoint()
         self._next_seq = seq
         self._delivered = seq - 1

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import trio
 
+from actors.bus import BusClosed
 from actors.config import Config, ConfigError, config_from_dict, load_config
 from actors.replay import ReplayReport, replay
 from actors.runtime import SessionResult, event_counts, run_session
@@ -87,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, JournalError, UsageError) as exc:
         print(f"tern: {exc}", file=sys.stderr)
         return 2
+    except (OSError, BusClosed) as exc:
+        print(f"tern: the session failed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

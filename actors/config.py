@@ -38,6 +38,7 @@ Shape::
 from __future__ import annotations
 
 import importlib
+import math
 import re
 import tomllib
 from decimal import Decimal, InvalidOperation
@@ -53,7 +54,11 @@ from events.journal import FsyncPolicy
 #: Names the runtime itself publishes under; actors may not take them.
 RESERVED_NAMES = frozenset({"runtime", "supervisor", "journal", "timers", "synthetic-market"})
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_SECRET_KEYS = ("secret", "api_key", "private_key", "password", "passphrase", "token")
+#: Parameter names that hold secrets; such params are refused rather than journaled.
+_SECRET_NAMES = frozenset(
+    {"secret", "api_key", "api_secret", "secret_key", "private_key", "password", "passphrase"}
+)
+_SECRET_SUFFIXES = ("_secret", "_password", "_passphrase", "_private_key", "_api_key")
 
 
 class ConfigError(ValueError):
@@ -145,9 +150,9 @@ class _Table:
         return value
 
     def positive_number(self, name: str, default: Any) -> float:
-        value = self.get(name, (int, float), default, "a positive number")
-        if value <= 0:
-            raise ConfigError(self.key(name), value, "a positive number")
+        value = self.get(name, (int, float), default, "a positive finite number")
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(self.key(name), value, "a positive finite number")
         return float(value)
 
     def choice(self, name: str, enum_type: type, default: Any) -> Any:
@@ -202,8 +207,11 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     session.finish()
 
     journal_table = _Table(root.get("journal", dict, {}, "a table"), "journal")
+    journal_dir = journal_table.get("dir", str, "journal", "a non-empty directory path")
+    if not journal_dir.strip():
+        raise ConfigError("journal.dir", journal_dir, "a non-empty directory path")
     journal = JournalConfig(
-        dir=journal_table.get("dir", str, "journal", "a directory path"),
+        dir=journal_dir,
         fsync=journal_table.choice("fsync", FsyncPolicy, FsyncPolicy.PER_BATCH),
         fsync_interval_ms=journal_table.positive_int("fsync_interval_ms", 50),
         max_segment_mb=journal_table.positive_int("max_segment_mb", 64),
@@ -222,9 +230,16 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         raise ConfigError(
             "supervisor.max_restarts", supervisor.max_restarts, "a non-negative integer"
         )
+    if supervisor.backoff_max_ms < supervisor.backoff_initial_ms:
+        raise ConfigError(
+            "supervisor.backoff_max_ms",
+            supervisor.backoff_max_ms,
+            f"at least backoff_initial_ms ({supervisor.backoff_initial_ms})",
+        )
     supervisor_table.finish()
 
     synthetic = None
+    root.used.add("synthetic")
     if "synthetic" in data:
         table = _Table(root.get("synthetic", dict, _MISSING, "a table"), "synthetic")
         symbols = table.get("symbols", list, ["BTCUSDT"], "a non-empty list of symbol names")
@@ -259,7 +274,7 @@ def config_from_dict(data: dict[str, Any]) -> Config:
                 class_path=class_path,
                 name=name,
                 restart=table.choice("restart", RestartPolicy, RestartPolicy.PERMANENT),
-                params=table.get("params", dict, {}, "a table of strategy parameters"),
+                params=_strategy_params(table),
             )
         )
         table.finish()
@@ -271,6 +286,31 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         synthetic=synthetic,
         strategies=tuple(strategies),
     )
+
+
+def _strategy_params(table: _Table) -> dict[str, Any]:
+    params = table.get("params", dict, {}, "a table of strategy parameters")
+    for path in _key_paths(params, table.key("params")):
+        leaf = path.rpartition(".")[2].lower()
+        if leaf in _SECRET_NAMES or leaf.endswith(_SECRET_SUFFIXES):
+            raise ConfigError(
+                path,
+                "<hidden>",
+                "no secret in strategy params: params are recorded in the journal",
+            )
+    return params
+
+
+def _key_paths(value: Any, path: str) -> list[str]:
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.append(f"{path}.{key}")
+            found.extend(_key_paths(item, f"{path}.{key}"))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_key_paths(item, f"{path}[{index}]"))
+    return found
 
 
 def load_strategy_class(class_path: str, *, key: str = "class") -> type[FoldActor]:
@@ -290,8 +330,9 @@ def load_strategy_class(class_path: str, *, key: str = "class") -> type[FoldActo
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:
-    """The config in its TOML shape with defaults filled in and secrets removed; what
-    ``session.started`` records and what replay rebuilds the actors from."""
+    """The config in its TOML shape with defaults filled in; what ``session.started``
+    records and what replay rebuilds the actors from. It holds no secret: the loader
+    refuses secret-looking strategy params."""
     data: dict[str, Any] = {
         "session": {"seed": config.seed},
         "journal": {
@@ -306,7 +347,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
                 "class": strategy.class_path,
                 "name": strategy.name,
                 "restart": strategy.restart.value,
-                "params": redact(strategy.params),
+                "params": strategy.params,
             }
             for strategy in config.strategies
         ],
@@ -316,17 +357,3 @@ def config_to_dict(config: Config) -> dict[str, Any]:
         synthetic["symbols"] = list(config.synthetic.symbols)
         data["synthetic"] = synthetic
     return data
-
-
-def redact(value: Any) -> Any:
-    """A copy of ``value`` with every secret-looking key's value dropped."""
-    if isinstance(value, dict):
-        return {
-            key: "<redacted>"
-            if any(marker in str(key).lower() for marker in _SECRET_KEYS)
-            else redact(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    return value

@@ -30,8 +30,8 @@ from actors.config import config_from_dict
 from actors.runtime import fold_specs
 from events.base import Envelope, Event
 from events.codec import Codec, default_codec
-from events.journal import TornTail, open_reader
-from events.registry import tag_matches
+from events.journal import JournalError, TornTail, open_reader
+from events.registry import selects
 from events.system import ActorFailed, ActorGaveUp, ActorStopped, SessionStarted, SessionStopped
 
 
@@ -86,6 +86,7 @@ class _ActorReplay:
     actor: FoldActor
     selectors: tuple[str, ...]
     pending: collections.deque[_Expected] = attrs.field(factory=collections.deque)
+    raised: tuple[int, str] | None = None
     stopped_at: int | None = None
     gave_up: bool = False
     divergence: Divergence | None = None
@@ -143,6 +144,10 @@ class _Replayer:
         if not self.session_open:
             return
         for state in self.actors:
+            if state.raised is not None and self.verify and self.session_stopped and not cut_off:
+                stopped_before = state.stopped_at is not None and state.raised[0] > state.stopped_at
+                if not (state.gave_up or stopped_before):
+                    self._diverge(state, state.raised[0], [], [], state.raised[1])
             while state.pending:
                 expected = state.pending.popleft()
                 if cut_off or state.gave_up:
@@ -183,7 +188,7 @@ class _Replayer:
                     state.gave_up = True
         tag = event.TAG
         for state in self.actors:
-            if not tag_matches(tag, state.selectors) or state.gave_up:
+            if state.gave_up or state.raised is not None or not selects(tag, state.selectors):
                 continue
             if (state.name, envelope.seq) in self.failed:
                 self.skipped.append((state.name, envelope.seq))
@@ -191,11 +196,10 @@ class _Replayer:
             try:
                 outputs = list(state.actor.handle(envelope))
             except Exception as exc:
-                if self.verify:
-                    self._diverge(
-                        state, envelope.seq, [], [], f"replay raised {type(exc).__name__}: {exc}"
-                    )
-                state.gave_up = True
+                # Live did not record a failure here (yet): if the journal goes on to show
+                # this actor's later work it is a divergence; if it ends first (a death, or
+                # --until), the failure may simply not have been written.
+                state.raised = (envelope.seq, f"replay raised {type(exc).__name__}: {exc}")
                 continue
             self.inputs_handled[state.name] += 1
             if outputs:
@@ -208,6 +212,9 @@ class _Replayer:
         if state is None or state.divergence is not None:
             return
         cause = envelope.cause
+        if state.raised is not None and self.verify:
+            self._diverge(state, state.raised[0], [envelope.event], [], state.raised[1])
+            return
         while state.pending and state.pending[0].seq < cause:
             expected = state.pending.popleft()
             if self.verify:
@@ -276,7 +283,9 @@ def replay(
     codec = codec if codec is not None else default_codec()
     reader = open_reader(Path(directory))
     replayer = _Replayer(codec, verify, actor)
-    replayer.failed = _failed_inputs(reader.read(1, until))
+    # Failures are read from the whole journal: with --until the cut may fall between a
+    # failing input and its actor.failed record.
+    replayer.failed = _failed_inputs(reader.read(1, None))
     records = 0
     last_seq = 0
     for seq, payload in reader.read(1, until):
@@ -289,6 +298,12 @@ def replay(
         known = ", ".join(sorted(replayer.known_actors)) or "none"
         raise ValueError(
             f"no deterministic actor named {actor!r} in this journal (actors: {known})"
+        )
+    if records == 0 and reader.tail_problem is not None:
+        tail = reader.tail_problem
+        raise JournalError(
+            f"{Path(directory) / tail.segment} holds no readable record "
+            f"({tail.reason} at offset {tail.offset})"
         )
     divergence = min(replayer.divergences, key=lambda d: d.seq, default=None)
     return ReplayReport(

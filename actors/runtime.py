@@ -26,11 +26,11 @@ import orjson
 import trio
 
 from actors.base import FoldActor
-from actors.bus import Bus
+from actors.bus import Bus, BusClosed
 from actors.clock import Clock, LiveClock
 from actors.config import Config, config_to_dict, load_strategy_class
 from actors.fold import FoldRunner
-from actors.supervisor import ChildSpec, RestartPolicy, Supervisor
+from actors.supervisor import ChildSpec, RestartPolicy, Supervisor, failure_leaves
 from actors.synthetic import NAME as SYNTHETIC_NAME
 from actors.synthetic import SyntheticMarket
 from actors.timers import TimerService
@@ -172,6 +172,8 @@ async def run_session(
 
     Raises:
         events.journal.JournalError: the journal cannot be opened (locked, corrupt).
+        OSError: the journal could not be written (the session stopped at once); a single
+            failure is raised as itself, never wrapped in an exception group.
     """
     own_store = store is None
     if store is None:
@@ -223,9 +225,15 @@ async def run_session(
                 nursery.start_soon(_watch_signals, stop)
             if seconds is not None:
                 nursery.start_soon(_stop_after, stop, seconds)
-            await nursery.start(supervisor.run, children)
-            if on_started is not None:
-                on_started(bus)
+
+            async def start_children() -> None:
+                await nursery.start(supervisor.run, children)
+                if on_started is not None and not stop.event.is_set():
+                    on_started(bus)
+
+            # Children start in the background so that a stop (signal, --seconds,
+            # escalation) is honoured even while they are still starting.
+            nursery.start_soon(start_children)
             await stop.event.wait()
             with trio.CancelScope(shield=True):
                 await supervisor.stop()
@@ -236,6 +244,11 @@ async def run_session(
                 )
                 bus.close()
             nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        failure = _single_failure(group)
+        if failure is None:
+            raise
+        raise failure from group
     finally:
         if own_store:
             store.close()
@@ -252,6 +265,17 @@ async def run_session(
         gave_up=tuple(supervisor.gave_up),
         recovered=recovered,
     )
+
+
+def _single_failure(group: BaseExceptionGroup) -> BaseException | None:
+    """The one real failure inside ``group`` (a dead journal writer also makes every waiting
+    publisher fail with BusClosed: those are consequences, not causes), or None."""
+    _, failures = group.split(trio.Cancelled)
+    if failures is None:
+        return None
+    leaves = failure_leaves(failures)
+    causes = [leaf for leaf in leaves if not isinstance(leaf, BusClosed)] or leaves
+    return causes[0] if len(causes) == 1 else None
 
 
 async def _stop_after(stop: _Stop, seconds: float) -> None:

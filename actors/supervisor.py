@@ -104,13 +104,18 @@ class Supervisor:
         self._contexts: dict[str, ActorContext] = {}
         self._scopes: dict[str, trio.CancelScope] = {}
         self._running = 0
+        self._entered = False
+        self._launched = False
         self._all_done = trio.Event()
         self.restarts: collections.Counter[str] = collections.Counter()
         self.gave_up: list[str] = []
 
     async def _publish(self, event: Event) -> None:
+        # Waits for the commit: a restarted deterministic actor reads its failures (the
+        # inputs to skip) from the journal, and everything the failed incarnation published
+        # is ahead of this record in the bus's first-in first-out inbox.
         with trio.CancelScope(shield=True):
-            await self.bus.publish([event], source=SOURCE)
+            await self.bus.publish([event], source=SOURCE, wait=True)
 
     async def run(
         self,
@@ -119,22 +124,32 @@ class Supervisor:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Start every child in order (each one serving before the next starts), then
-        supervise them until :meth:`stop` or until all have ended."""
+        supervise them until :meth:`stop` or until all have ended. A stop requested while
+        children are still starting starts no further child."""
         names = [spec.name for spec in specs]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"actor names must be unique; repeated: {', '.join(duplicates)}")
-        self._running = len(specs)
-        if not specs:
-            self._all_done.set()
+        self._entered = True
         async with trio.open_nursery() as nursery:
             for spec in specs:
+                if self._stopping:
+                    break
+                self._running += 1
                 await nursery.start(self._supervise, spec)
+            self._launched = True
+            self._maybe_all_done()
             task_status.started()
+
+    def _maybe_all_done(self) -> None:
+        if self._running == 0 and self._launched:
+            self._all_done.set()
 
     async def stop(self) -> None:
         """Ask every child to stop, wait up to the grace period, then cancel the rest."""
         self._stopping = True
+        if not self._entered:
+            self._all_done.set()
         for ctx in self._contexts.values():
             ctx.stop_requested.set()
         with trio.move_on_after(self.grace_s):
@@ -159,41 +174,38 @@ class Supervisor:
             await self._supervise_child(spec, task_status)
         finally:
             self._running -= 1
-            if self._running == 0:
-                self._all_done.set()
+            self._maybe_all_done()
 
     async def _supervise_child(self, spec: ChildSpec, task_status: trio.TaskStatus[None]) -> None:
         failures: collections.deque[float] = collections.deque()
         incarnation = 0
         reported_started = False
+        ctx: ActorContext | None = None
+        # Every way out leaves an actor.stopped record, so replay knows where the actor's
+        # inputs end even when the last incarnation failed and was not restarted.
+        unrecorded_stop = False
+
+        def started() -> None:
+            nonlocal reported_started
+            if not reported_started:
+                reported_started = True
+                task_status.started()
+
         while not self._stopping:
             incarnation += 1
             ctx = self._context(spec.name, incarnation)
             self._contexts[spec.name] = ctx
-            error: Exception | None = None
-            with trio.CancelScope() as scope:
-                self._scopes[spec.name] = scope
-                try:
-                    async with trio.open_nursery() as nursery:
-                        actor = spec.factory()
-                        await nursery.start(actor.run, ctx)
-                        await self._publish(ActorStarted(actor=spec.name, incarnation=incarnation))
-                        if not reported_started:
-                            reported_started = True
-                            task_status.started()
-                except Exception as exc:
-                    error = exc
+            if self._stopping:
+                break
+            error = await self._run_incarnation(spec, ctx, incarnation, started)
             if error is None:
                 await self._publish(
                     ActorStopped(
-                        actor=spec.name,
-                        incarnation=incarnation,
-                        last_input_seq=ctx.last_input_seq,
+                        actor=spec.name, incarnation=incarnation, last_input_seq=ctx.last_input_seq
                     )
                 )
-                if self._stopping or scope.cancelled_caught:
-                    break
-                if spec.restart is not RestartPolicy.PERMANENT:
+                unrecorded_stop = False
+                if self._stopping or spec.restart is not RestartPolicy.PERMANENT:
                     break
             else:
                 leaves = failure_leaves(error)
@@ -208,6 +220,7 @@ class Supervisor:
                         input_seq=handler.input_seq if handler is not None else None,
                     )
                 )
+                unrecorded_stop = True
                 if spec.restart is RestartPolicy.TEMPORARY:
                     break
             now = trio.current_time()
@@ -240,5 +253,38 @@ class Supervisor:
                     failures_in_window=len(failures),
                 )
             )
-        if not reported_started:
-            task_status.started()
+        if unrecorded_stop and ctx is not None:
+            await self._publish(
+                ActorStopped(
+                    actor=spec.name, incarnation=incarnation, last_input_seq=ctx.last_input_seq
+                )
+            )
+        started()
+
+    async def _run_incarnation(
+        self,
+        spec: ChildSpec,
+        ctx: ActorContext,
+        incarnation: int,
+        started: Callable[[], None],
+    ) -> BaseException | None:
+        """Run one incarnation; return its failure, or None when it returned or was stopped."""
+        with trio.CancelScope() as scope:
+            self._scopes[spec.name] = scope
+            try:
+                async with trio.open_nursery() as nursery:
+                    actor = spec.factory()
+                    await nursery.start(actor.run, ctx)
+                    await self._publish(ActorStarted(actor=spec.name, incarnation=incarnation))
+                    started()
+            except Exception as exc:
+                return exc
+            except BaseExceptionGroup as group:
+                # A failure raised while the actor was being cancelled: report the failure;
+                # the cancellation itself is this scope's or is re-delivered at the next
+                # checkpoint.
+                _, failures = group.split(trio.Cancelled)
+                if failures is None:
+                    raise
+                return failures
+        return None

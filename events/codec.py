@@ -48,7 +48,38 @@ def _unstructure_decimal(value: Decimal) -> str:
         raise TypeError(
             f"a Decimal field holds {type(value).__name__} {value!r}; money must be a Decimal"
         )
+    if not value.is_finite():
+        raise ValueError(f"a Decimal must be finite, got {value!r}")
     return str(value)
+
+
+def _strict_hooks(kind: type) -> tuple[Callable[[Any, type], Any], Callable[[Any], Any]]:
+    """Hooks accepting exactly ``kind`` (no bool for int, no int for str), both ways."""
+    name = kind.__name__
+
+    def structure(value: Any, _: type) -> Any:
+        if type(value) is not kind:
+            raise TypeError(f"expected {name}, got {type(value).__name__} {value!r}")
+        return value
+
+    def unstructure(value: Any) -> Any:
+        if type(value) is not kind:
+            raise TypeError(f"a {name} field holds {type(value).__name__} {value!r}")
+        return value
+
+    return structure, unstructure
+
+
+def _structure_float(value: Any, _: type) -> float:
+    if type(value) is float or type(value) is int:
+        return float(value)
+    raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
+
+
+def _unstructure_float(value: Any) -> float:
+    if type(value) is float or type(value) is int:
+        return value
+    raise TypeError(f"a float field holds {type(value).__name__} {value!r}")
 
 
 def _is_enum(cls: Any) -> bool:
@@ -72,7 +103,13 @@ def _enum_structure_factory(cls: type[enum.Enum]) -> Callable[[Any, type], enum.
 
 def build_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
     """Build the converter. Use ``detailed_validation=True`` for external input."""
-    converter = make_converter(detailed_validation=detailed_validation)
+    converter = make_converter(detailed_validation=detailed_validation, forbid_extra_keys=True)
+    for kind in (int, str, bool):
+        structure, unstructure = _strict_hooks(kind)
+        converter.register_structure_hook(kind, structure)
+        converter.register_unstructure_hook(kind, unstructure)
+    converter.register_structure_hook(float, _structure_float)
+    converter.register_unstructure_hook(float, _unstructure_float)
     converter.register_structure_hook(Decimal, _structure_decimal)
     converter.register_unstructure_hook(Decimal, _unstructure_decimal)
     converter.register_structure_hook_factory(_is_enum, _enum_structure_factory)
@@ -102,18 +139,26 @@ class Codec:
         return {"type": cls.TAG, **hook(event)}
 
     def event_from_dict(self, stored: dict[str, Any], version: int | None = None) -> Event:
-        """Structure one stored event dict, upcasting it from ``version`` when older."""
+        """Structure one stored event dict, upcasting it from ``version`` when older.
+
+        Every field must be present with exactly its type, and no other key may appear.
+        """
+        return self._structure_owned(dict(stored), version)
+
+    def _structure_owned(self, stored: dict[str, Any], version: int | None) -> Event:
+        # ``stored`` belongs to the caller's decode and may be changed here.
         try:
             tag = stored["type"]
             cls, hook = self._structure[tag]
-        except KeyError:
+        except (KeyError, TypeError):
             raise DecodeError(f"unknown event type {stored.get('type')!r}") from None
         if version is not None and version != cls.VERSION:
             stored = _upcast.upcast(tag, version, cls.VERSION, stored)
+        del stored["type"]
         try:
             return hook(stored, cls)
         except Exception as exc:
-            raise DecodeError(f"cannot decode {tag!r}: {exc}") from exc
+            raise DecodeError(f"cannot decode {tag!r}: {_describe(exc)}") from exc
 
     def record_dict(self, envelope: Envelope) -> dict[str, Any]:
         """The stored record shape of DESIGN section 4."""
@@ -129,22 +174,6 @@ class Codec:
     def encode(self, envelope: Envelope) -> bytes:
         """Encode one envelope as journal payload bytes."""
         return orjson.dumps(self.record_dict(envelope))
-
-    def encode_parts(
-        self, seq: int, ts_ns: int, source: str, cause: int | None, event: Event
-    ) -> bytes:
-        """Encode a record without building an Envelope first (the bus hot path)."""
-        cls = type(event)
-        return orjson.dumps(
-            {
-                "seq": seq,
-                "ts_ns": ts_ns,
-                "source": source,
-                "cause": cause,
-                "v": cls.VERSION,
-                "event": {"type": cls.TAG, **self._unstructure[cls](event)},
-            }
-        )
 
     def encode_event(self, event: Event) -> bytes:
         """Validate and encode one event body; raises TypeError for anything unencodable.
@@ -195,16 +224,27 @@ class Codec:
                 ts_ns=record["ts_ns"],
                 source=record["source"],
                 cause=record["cause"],
-                event=self.event_from_dict(stored, record["v"]),
+                event=self._structure_owned(stored, record["v"]),
             )
         except DecodeError:
             raise
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise DecodeError(f"malformed journal record: {exc}") from exc
 
     def decode_dict(self, payload: bytes) -> dict[str, Any]:
         """Parse a record without structuring it (for tools that only show records)."""
         return orjson.loads(payload)
+
+
+def _describe(error: BaseException) -> str:
+    """One line for a structuring error, naming the fields when cattrs grouped them."""
+    if isinstance(error, cattrs.ForbiddenExtraKeysError):
+        return f"unexpected fields {sorted(error.extra_fields)}"
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(_describe(inner) for inner in error.exceptions)
+    if isinstance(error, KeyError):
+        return f"missing field {error}"
+    return str(error)
 
 
 _default: Codec | None = None

@@ -68,6 +68,11 @@ def tag_matches(tag: str, selectors: tuple[str, ...]) -> bool:
     return False
 
 
+def selects(tag: str, selectors: tuple[str, ...]) -> bool:
+    """Whether a subscription with ``selectors`` receives ``tag``: no selectors means all."""
+    return not selectors or tag_matches(tag, selectors)
+
+
 def check_selectors(selectors: tuple[str, ...]) -> None:
     """Raise ValueError naming any selector that matches no registered tag."""
     for selector in selectors:

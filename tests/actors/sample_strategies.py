@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from actors.base import FoldActor
 from actors.strategy import Strategy
+from events.base import Envelope, Event
 from events.demo import SyntheticPrice
-from events.system import SessionStarted, TimerFired
+from events.system import CancelTimer, SessionStarted, TimerFired
 from events.types import Side
 
 
@@ -49,3 +51,13 @@ class Heartbeat(Strategy):
             price=Decimal(self.beats),
             client_tag=f"beat-{self.beats}",
         )
+
+
+class SeesEverything(FoldActor):
+    """A deterministic actor with no SUBSCRIPTIONS: it receives every event."""
+
+    def handle(self, envelope: Envelope) -> list[Event]:
+        event = envelope.event
+        if isinstance(event, SyntheticPrice):
+            return [CancelTimer(owner=self.name, name=f"{event.symbol}-{event.step}")]
+        return []

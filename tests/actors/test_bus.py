@@ -136,7 +136,7 @@ async def test_a_slow_subscriber_never_blocks_the_writer_and_loses_nothing(
         slow_stats = next(s for s in stats.subscriptions if s.name == "slow")
         assert slow_stats.catch_ups > 0
         assert slow_stats.depth <= 16
-        assert slow_stats.lag > 0
+        assert slow_stats.lag == total + 1 - len(slow_seen)
         bus.close()
     expected = list(range(1, total + 2))
     assert fast_seen == expected
@@ -186,6 +186,53 @@ async def test_durable_publish_fsyncs_whatever_the_policy(tmp_path) -> None:
         assert syncs == [1]
         bus.close()
     store.close()
+
+
+async def test_lag_counts_only_records_not_yet_passed(memory_store) -> None:
+    bus = Bus(memory_store)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(bus.run)
+        timers_only = bus.subscribe("timers", tags=["timer.fired"])
+        await bus.publish([price(i) for i in range(1, 100)] + [tick(1)], source="s", wait=True)
+        # Ninety-nine prices it does not select are passed; the tick is still waiting.
+        stats = timers_only.statistics()
+        assert (stats.lag, stats.depth) == (1, 1)
+        await timers_only.receive_batch()
+        assert timers_only.statistics().lag == 0
+        await bus.publish([price(100)], source="s", wait=True)
+        assert timers_only.statistics().lag == 0, "an unselected record is passed at once"
+        bus.close()
+
+
+class FullDisk(MemoryJournalStore):
+    def append(self, records) -> None:
+        if self.next_seq > 3:
+            raise OSError(28, "No space left on device")
+        super().append(records)
+
+
+async def test_a_dead_writer_fails_every_waiting_publisher(autojump_clock) -> None:
+    store = FullDisk()
+    bus = Bus(store)
+    outcomes: list[str] = []
+
+    async def publisher(count: int) -> None:
+        try:
+            await bus.publish([tick(count)], source="s", wait=True)
+            outcomes.append("written")
+        except BusClosed:
+            outcomes.append("refused")
+
+    with pytest.RaisesGroup(pytest.RaisesExc(OSError, match="No space left")):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(bus.run)
+            await bus.publish([tick(1), tick(2), tick(3)], source="s", wait=True)
+            for count in range(4, 10):
+                nursery.start_soon(publisher, count)
+    assert outcomes == ["refused"] * 6
+    with pytest.raises(BusClosed):
+        await bus.publish([tick(99)], source="s", wait=True)
+    assert store.next_seq == 4
 
 
 class CountingStore(MemoryJournalStore):

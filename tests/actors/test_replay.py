@@ -150,3 +150,105 @@ async def test_replay_stops_at_a_torn_tail_and_says_so(recorded, autojump_clock,
     assert main(["replay", str(recorded), "--verify"]) == 0
     assert f"stopped at a torn tail: {last_segment.name} offset {size}" in capsys.readouterr().out
     assert last_segment.stat().st_size == size + 12, "replay must not repair the journal"
+
+
+async def record_session(directory: Path, strategies: list, **extra) -> None:
+    config = config_from_dict(
+        {
+            "session": {"seed": 5},
+            "journal": {"dir": str(directory), "fsync": "none"},
+            "synthetic": {"symbols": ["BTCUSDT"], "interval_ms": 100},
+            "strategies": strategies,
+            **extra,
+        }
+    )
+    with open_file_store(directory, fsync=FsyncPolicy.NONE) as store:
+        await run_session(config, store=store, seconds=2.05, handle_signals=False)
+
+
+def echo(restart: str = "permanent", **params) -> dict:
+    return {
+        "class": "tests.actors.sample_strategies:EchoOrders",
+        "name": "echo",
+        "restart": restart,
+        "params": params,
+    }
+
+
+@pytest.mark.parametrize(
+    ("restart", "backoff_ms"),
+    [("temporary", 100), ("transient", 100), ("permanent", 100), ("permanent", 60_000)],
+)
+async def test_failures_without_a_later_restart_still_verify(
+    tmp_path, autojump_clock, restart, backoff_ms
+) -> None:
+    directory = tmp_path / "journal"
+    await record_session(
+        directory,
+        [echo(restart, fail_steps=[4])],
+        supervisor={"backoff_initial_ms": backoff_ms, "backoff_max_ms": max(backoff_ms, 10_000)},
+    )
+    tags = [r["event"]["type"] for r in records(directory)]
+    assert "actor.failed" in tags
+    report = replay(directory, verify=True)
+    assert report.identical, report.divergence
+    assert len(report.skipped_failed) == 1
+
+
+async def test_until_between_a_failure_and_its_record_verifies(tmp_path, autojump_clock) -> None:
+    directory = tmp_path / "journal"
+    await record_session(directory, [echo(fail_steps=[4])])
+    failed = next(r for r in records(directory) if r["event"]["type"] == "actor.failed")
+    poison = failed["event"]["input_seq"]
+    for until in range(poison, failed["seq"] + 1):
+        assert replay(directory, verify=True, until=until).identical, until
+
+
+async def test_an_unrecorded_failure_at_a_death_is_not_a_divergence(
+    tmp_path, autojump_clock
+) -> None:
+    directory = tmp_path / "journal"
+    await record_session(directory, [echo(fail_steps=[4])])
+    failed = next(r for r in records(directory) if r["event"]["type"] == "actor.failed")
+    # The process died after the handler raised, before actor.failed was written.
+    rewrite(directory, tmp_path / "died", lambda r: r, stop_after=failed["seq"] - 1)
+    assert replay(tmp_path / "died", verify=True).identical
+
+
+async def test_a_failure_live_never_had_is_a_divergence(tmp_path, autojump_clock) -> None:
+    directory = tmp_path / "journal"
+    await record_session(directory, [echo(fail_steps=[4])])
+
+    def forget_the_failure(record: dict) -> dict:
+        if record["event"]["type"] == "actor.failed":
+            record["event"]["input_seq"] = None
+        return record
+
+    rewrite(directory, tmp_path / "tampered", forget_the_failure)
+    divergence = replay(tmp_path / "tampered", verify=True).divergence
+    assert divergence is not None
+    assert "replay raised ZeroDivisionError" in divergence.detail
+
+
+async def test_an_actor_without_subscriptions_sees_everything_in_replay_too(
+    tmp_path, autojump_clock
+) -> None:
+    directory = tmp_path / "journal"
+    await record_session(
+        directory, [{"class": "tests.actors.sample_strategies:SeesEverything", "name": "all"}]
+    )
+    outputs = [r for r in records(directory) if r["source"] == "all"]
+    assert len(outputs) == 20
+    report = replay(directory, verify=True)
+    assert report.identical, report.divergence
+    assert report.outputs_compared >= 20
+
+
+async def test_a_journal_without_a_single_readable_record_is_an_error(tmp_path) -> None:
+    from events.journal import JournalError
+
+    directory = tmp_path / "garbage"
+    directory.mkdir()
+    (directory / "00000000000000000001.seg").write_bytes(b"this is not a journal")
+    with pytest.raises(JournalError, match="holds no readable record"):
+        replay(directory)

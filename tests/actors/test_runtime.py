@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
+import pytest
 import trio
 
 from actors.config import config_from_dict
@@ -141,3 +142,53 @@ async def test_sessions_append_to_an_existing_journal(autojump_clock, tmp_path) 
     report = replay(directory, verify=True)
     assert report.identical
     assert report.sessions == 2
+
+
+class NeverStarts:
+    name = "slowpoke"
+
+    async def run(self, ctx, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        await trio.sleep_forever()
+
+
+async def test_a_stop_is_honoured_while_actors_are_still_starting(autojump_clock, tmp_path) -> None:
+    from actors.supervisor import ChildSpec
+
+    store = MemoryJournalStore()
+    config = config_from_dict(session_config(tmp_path, strategies=[echo()]))
+    result = await run_session(
+        config,
+        store=store,
+        seconds=0.5,
+        handle_signals=False,
+        extra_children=[ChildSpec(name="slowpoke", factory=NeverStarts)],
+    )
+    assert result.clean
+    assert trio.current_time() == pytest.approx(0.5 + 1.0)  # --seconds, then the grace period
+    envelopes = decoded(store)
+    assert envelopes[-1].event.TAG == "session.stopped"
+    stopped = {e.event.actor for e in envelopes if e.event.TAG == "actor.stopped"}
+    assert "slowpoke" in stopped
+
+
+class BreaksAt(MemoryJournalStore):
+    """A disk that fills up once the journal reaches ``limit`` records."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def append(self, records) -> None:
+        if self.next_seq + len(records) > self.limit:
+            raise OSError(28, "No space left on device")
+        super().append(records)
+
+
+async def test_a_journal_that_cannot_be_written_fails_the_session_without_hanging(
+    autojump_clock, tmp_path
+) -> None:
+    config = config_from_dict(session_config(tmp_path, strategies=[echo()]))
+    for limit in (2, 30):  # while starting, and while running
+        with pytest.raises(OSError, match="No space left on device"):
+            await run_session(config, store=BreaksAt(limit), seconds=60, handle_signals=False)
+    assert trio.current_time() < 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from decimal import Decimal
 from pathlib import Path
@@ -226,3 +227,39 @@ def test_the_codec_upcasts_before_structuring(monkeypatch: pytest.MonkeyPatch) -
     )
     envelope = default_codec().decode(old)
     assert envelope.event == SyntheticPrice(symbol="X", price=Decimal("3"), step=-1)
+
+
+@pytest.mark.parametrize(
+    ("stored", "message"),
+    [
+        ({"owner": "a", "name": "t", "count": "5"}, "expected int, got str"),
+        ({"owner": "a", "name": "t", "count": 5.7}, "expected int, got float"),
+        ({"owner": "a", "name": "t", "count": True}, "expected int, got bool"),
+        ({"owner": 5, "name": "t", "count": 1}, "expected str, got int"),
+        ({"owner": "a", "name": "t"}, "missing field 'count'"),
+        ({"owner": "a", "name": "t", "count": 1, "extra": 1}, "unexpected fields ['extra']"),
+    ],
+)
+def test_every_field_is_decoded_strictly(stored: dict, message: str) -> None:
+    with pytest.raises(DecodeError, match=re.escape(message)):
+        default_codec().event_from_dict({"type": "timer.fired", **stored})
+
+
+def test_booleans_are_not_coerced() -> None:
+    stored = {"type": "session.stopped", "session_id": "s", "reason": "r", "clean": "false"}
+    with pytest.raises(DecodeError, match="expected bool, got str"):
+        default_codec().event_from_dict(stored)
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (TimerFired(owner="a", name="t", count="5"), "int field holds str"),
+        (TimerFired(owner="a", name="t", count=True), "int field holds bool"),
+        (SyntheticPrice(symbol="X", price=Decimal("NaN"), step=1), "must be finite"),
+        (SyntheticPrice(symbol="X", price=Decimal("-Infinity"), step=1), "must be finite"),
+    ],
+)
+def test_what_could_not_be_read_back_is_never_written(event: Event, message: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=message):
+        default_codec().encode_event(event)

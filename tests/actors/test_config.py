@@ -1,0 +1,90 @@
+"""Config checking: every problem names the key, the value and what was expected."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.config import ConfigError, config_from_dict, config_to_dict
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "expected"),
+    [
+        ({"journal": {"fsync": "sometimes"}}, "journal.fsync", "one of per_batch"),
+        ({"journal": {"dir": ""}}, "journal.dir", "non-empty"),
+        ({"journal": {"max_segment_mb": 0}}, "journal.max_segment_mb", "positive integer"),
+        ({"journal": {"max_segment_mb": True}}, "journal.max_segment_mb", "positive integer"),
+        ({"supervisor": {"grace_s": float("nan")}}, "supervisor.grace_s", "finite"),
+        ({"supervisor": {"grace_s": float("inf")}}, "supervisor.grace_s", "finite"),
+        ({"supervisor": {"window_s": float("nan")}}, "supervisor.window_s", "finite"),
+        (
+            {"supervisor": {"backoff_initial_ms": 500, "backoff_max_ms": 100}},
+            "supervisor.backoff_max_ms",
+            "at least backoff_initial_ms (500)",
+        ),
+        ({"session": {"seed": "one"}}, "session.seed", "an integer"),
+        ({"synthetic": {"symbols": []}}, "synthetic.symbols", "non-empty list"),
+        ({"synthetic": {"tick_size": 0.01}}, "synthetic.tick_size", "written as a string"),
+        ({"synthetic": {"tick_size": "-1"}}, "synthetic.tick_size", "positive decimal"),
+        ({"strategies": [{}]}, "strategies[0].class", "module:Class"),
+        ({"strategies": [{"class": "actors.strategy"}]}, "strategies[0].class", "module:Class"),
+        (
+            {"strategies": [{"class": "actors.strategy:Nope"}]},
+            "strategies[0].class",
+            "importable Strategy subclass",
+        ),
+        (
+            {"strategies": [{"class": "actors.strategies.example:MeanReversion", "name": "x y"}]},
+            "strategies[0].name",
+            "lowercase name",
+        ),
+        (
+            {
+                "strategies": [
+                    {"class": "actors.strategies.example:MeanReversion", "name": "timers"}
+                ]
+            },
+            "strategies[0].name",
+            "no other actor uses",
+        ),
+        (
+            {
+                "strategies": [
+                    {
+                        "class": "actors.strategies.example:MeanReversion",
+                        "params": {"venue": {"api_secret": "hunter2"}},
+                    }
+                ]
+            },
+            "strategies[0].params.venue.api_secret",
+            "no secret",
+        ),
+        (
+            {"jounral": {}},
+            "jounral",
+            "a known key (journal, session, strategies, supervisor, synthetic)",
+        ),
+    ],
+)
+def test_bad_values_are_named(data: dict, key: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        config_from_dict(data)
+    assert raised.value.key == key
+    assert expected in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_the_recorded_config_rebuilds_the_same_config() -> None:
+    config = config_from_dict(
+        {
+            "session": {"seed": 9},
+            "synthetic": {"symbols": ["BTCUSDT"]},
+            "strategies": [
+                {
+                    "class": "actors.strategies.example:MeanReversion",
+                    "params": {"quote_token": "USDT", "window": 3},
+                }
+            ],
+        }
+    )
+    assert config_from_dict(config_to_dict(config)) == config
