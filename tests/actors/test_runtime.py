@@ -192,3 +192,34 @@ async def test_a_journal_that_cannot_be_written_fails_the_session_without_hangin
         with pytest.raises(OSError, match="No space left on device"):
             await run_session(config, store=BreaksAt(limit), seconds=60, handle_signals=False)
     assert trio.current_time() < 10
+
+
+class SlowDisk(MemoryJournalStore):
+    """Commits take 20 ms of real time in a worker thread."""
+
+    @property
+    def blocking(self) -> bool:
+        return True
+
+    def append(self, records) -> None:
+        import time
+
+        time.sleep(0.02)
+        super().append(records)
+
+
+async def test_a_restart_never_handles_the_same_poison_input_twice(tmp_path) -> None:
+    config = config_from_dict(
+        session_config(
+            tmp_path,
+            strategies=[echo(fail_steps=[2, 3, 4])],
+            synthetic={"symbols": ["BTCUSDT"], "interval_ms": 100},
+            supervisor={"backoff_initial_ms": 1, "backoff_max_ms": 1, "max_restarts": 5},
+        )
+    )
+    store = SlowDisk()
+    result = await run_session(config, store=store, seconds=0.65, handle_signals=False)
+    assert result.clean, result.reason
+    failed = [e.event.input_seq for e in decoded(store) if e.event.TAG == "actor.failed"]
+    assert len(failed) == 3
+    assert len(set(failed)) == 3, "an input failed twice: the restart did not see the record"
