@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--until", type=int, metavar="SEQ", help="stop after this seq")
     rep.add_argument("--actor", metavar="NAME", help="replay only this actor")
 
+    venue = commands.add_parser(
+        "venue", help="run the local Binance-compatible venue", add_help=False
+    )
+    venue.add_argument("venue_args", nargs=argparse.REMAINDER)
+
     journal = commands.add_parser("journal", help="inspect a journal")
     tools = journal.add_subparsers(dest="tool", required=True, metavar="TOOL")
     stats = tools.add_parser("stats", help="segments, records, sizes, events per type")
@@ -76,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tern`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["venue"]:
+        # The venue shares no code with the gateway: it parses its own options.
+        from scenarios.venue.cli import main as venue_main
+
+        return venue_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":

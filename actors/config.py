@@ -37,6 +37,7 @@ Shape::
 
 from __future__ import annotations
 
+import enum
 import importlib
 import math
 import re
@@ -115,6 +116,70 @@ class Config:
     supervisor: SupervisorConfig = SupervisorConfig()
     synthetic: SyntheticConfig | None = None
     strategies: tuple[StrategyConfig, ...] = ()
+    clients: tuple[ClientConfig, ...] = ()
+
+
+class AccountType(enum.Enum):
+    SPOT = "spot"
+    USDT_FUTURES = "usdt_futures"
+    COIN_FUTURES = "coin_futures"
+
+
+class Environment(enum.Enum):
+    LIVE = "LIVE"
+    DEMO = "DEMO"
+    TESTNET = "TESTNET"
+
+
+class KeyType(enum.Enum):
+    HMAC = "hmac"
+    ED25519 = "ed25519"
+    RSA = "rsa"
+
+
+#: Client options that hold secrets: checked, kept in memory, never written to the journal.
+CLIENT_SECRETS = ("api_key", "api_secret", "private_key_file")
+
+
+@attrs.frozen
+class ClientConfig:
+    """One Binance account the session connects to (DESIGN section 5 names).
+
+    The connectivity actors that use these options arrive with later capabilities; the
+    loader already checks every option so a config written today keeps working.
+    """
+
+    name: str
+    account_type: AccountType
+    environment: Environment = Environment.LIVE
+    us: bool = False
+    base_url_http: str | None = None
+    base_url_ws: str | None = None
+    base_url_ws_api: str | None = None
+    base_url_ws_stream: str | None = None
+    proxy_url: str | None = None
+    api_key: str | None = attrs.field(default=None, repr=False)
+    api_secret: str | None = attrs.field(default=None, repr=False)
+    private_key_file: str | None = attrs.field(default=None, repr=False)
+    key_type: KeyType = KeyType.HMAC
+    broker_id: str | None = None
+    use_agg_trade_ticks: bool = False
+    update_instruments_interval_mins: int | None = 60
+    instrument_status_poll_secs: int | None = 3600
+    use_gtd: bool = True
+    use_reduce_only: bool = True
+    use_position_ids: bool = True
+    use_trade_lite: bool = False
+    treat_expired_as_canceled: bool = False
+    recv_window_ms: int = 5000
+    max_retries: int = 3
+    retry_delay_initial_ms: int = 1000
+    retry_delay_max_ms: int = 10_000
+    futures_leverages: dict[str, int] = attrs.field(factory=dict)
+    futures_margin_types: dict[str, str] = attrs.field(factory=dict)
+    log_rejected_due_post_only_as_warning: bool = True
+    default_taker_fee: str | None = None
+    query_commission_rates: bool = False
 
 
 class _Table:
@@ -278,6 +343,13 @@ def config_from_dict(data: dict[str, Any]) -> Config:
             )
         )
         table.finish()
+    clients = []
+    raw_clients = root.get("clients", list, [], "an array of tables ([[clients]])")
+    for index, raw in enumerate(raw_clients):
+        client = _client(_Table(raw, f"clients[{index}]"))
+        if client.name in names or any(c.name == client.name for c in clients):
+            raise ConfigError(f"clients[{index}].name", client.name, "a name no other client uses")
+        clients.append(client)
     root.finish()
     return Config(
         seed=seed,
@@ -285,7 +357,75 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         supervisor=supervisor,
         synthetic=synthetic,
         strategies=tuple(strategies),
+        clients=tuple(clients),
     )
+
+
+def _optional(table: _Table, name: str, kind: type, expected: str) -> Any:
+    return table.get(name, kind, None, expected)
+
+
+def _client(table: _Table) -> ClientConfig:
+    account_type = table.choice("account_type", AccountType, _MISSING)
+    name = table.get("name", str, account_type.value, "a client name")
+    url = "a URL such as http://127.0.0.1:8080"
+    flags = {
+        flag: table.get(flag, bool, default, "true or false")
+        for flag, default in (
+            ("us", False),
+            ("use_agg_trade_ticks", False),
+            ("use_gtd", True),
+            ("use_reduce_only", True),
+            ("use_position_ids", True),
+            ("use_trade_lite", False),
+            ("treat_expired_as_canceled", False),
+            ("log_rejected_due_post_only_as_warning", True),
+            ("query_commission_rates", False),
+        )
+    }
+    leverages = table.get("futures_leverages", dict, {}, "a table of symbol = leverage")
+    for symbol, leverage in leverages.items():
+        if type(leverage) is not int or not 1 <= leverage <= 125:
+            raise ConfigError(f"{table.key('futures_leverages')}.{symbol}", leverage, "1..125")
+    margin_types = table.get("futures_margin_types", dict, {}, "a table of symbol = type")
+    for symbol, margin_type in margin_types.items():
+        if margin_type not in ("CROSSED", "ISOLATED"):
+            raise ConfigError(
+                f"{table.key('futures_margin_types')}.{symbol}", margin_type, "CROSSED or ISOLATED"
+            )
+    fee = _optional(table, "default_taker_fee", str, 'a fee rate as a string, e.g. "0.0004"')
+    if fee is not None:
+        table.used.discard("default_taker_fee")
+        table.decimal_string("default_taker_fee", _MISSING)
+    client = ClientConfig(
+        name=name,
+        account_type=account_type,
+        environment=table.choice("environment", Environment, Environment.LIVE),
+        base_url_http=_optional(table, "base_url_http", str, url),
+        base_url_ws=_optional(table, "base_url_ws", str, url),
+        base_url_ws_api=_optional(table, "base_url_ws_api", str, url),
+        base_url_ws_stream=_optional(table, "base_url_ws_stream", str, url),
+        proxy_url=_optional(table, "proxy_url", str, url),
+        api_key=_optional(table, "api_key", str, "the API key"),
+        api_secret=_optional(table, "api_secret", str, "the API secret"),
+        private_key_file=_optional(table, "private_key_file", str, "a PEM file path"),
+        key_type=table.choice("key_type", KeyType, KeyType.HMAC),
+        broker_id=_optional(table, "broker_id", str, "your Binance broker id"),
+        update_instruments_interval_mins=table.positive_int("update_instruments_interval_mins", 60),
+        instrument_status_poll_secs=table.positive_int("instrument_status_poll_secs", 3600),
+        recv_window_ms=table.positive_int("recv_window_ms", 5000),
+        max_retries=table.get("max_retries", int, 3, "a non-negative integer"),
+        retry_delay_initial_ms=table.positive_int("retry_delay_initial_ms", 1000),
+        retry_delay_max_ms=table.positive_int("retry_delay_max_ms", 10_000),
+        futures_leverages=dict(leverages),
+        futures_margin_types=dict(margin_types),
+        default_taker_fee=fee,
+        **flags,
+    )
+    if client.us and client.account_type is not AccountType.SPOT:
+        raise ConfigError(table.key("us"), True, "false: Binance US has Spot only")
+    table.finish()
+    return client
 
 
 def _strategy_params(table: _Table) -> dict[str, Any]:
@@ -352,8 +492,21 @@ def config_to_dict(config: Config) -> dict[str, Any]:
             for strategy in config.strategies
         ],
     }
+    if config.clients:
+        data["clients"] = [_client_dict(client) for client in config.clients]
     if config.synthetic is not None:
         synthetic = attrs.asdict(config.synthetic)
         synthetic["symbols"] = list(config.synthetic.symbols)
         data["synthetic"] = synthetic
+    return data
+
+
+def _client_dict(client: ClientConfig) -> dict[str, Any]:
+    """A client's options without its secrets (they never enter the journal)."""
+    data: dict[str, Any] = {}
+    for field in attrs.fields(ClientConfig):
+        value = getattr(client, field.name)
+        if field.name in CLIENT_SECRETS or value is None:
+            continue
+        data[field.name] = value.value if isinstance(value, enum.Enum) else value
     return data

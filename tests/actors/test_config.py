@@ -59,10 +59,31 @@ from actors.config import ConfigError, config_from_dict, config_to_dict
             "strategies[0].params.venue.api_secret",
             "no secret",
         ),
+        ({"clients": [{"account_type": "margin"}]}, "clients[0].account_type", "usdt_futures"),
+        (
+            {"clients": [{"account_type": "spot", "environment": "live"}]},
+            "clients[0].environment",
+            "LIVE, DEMO, TESTNET",
+        ),
+        (
+            {"clients": [{"account_type": "usdt_futures", "us": True}]},
+            "clients[0].us",
+            "Binance US has Spot only",
+        ),
+        (
+            {"clients": [{"account_type": "usdt_futures", "futures_leverages": {"BTCUSDT": 200}}]},
+            "clients[0].futures_leverages.BTCUSDT",
+            "1..125",
+        ),
+        (
+            {"clients": [{"account_type": "spot", "recv_window": 5000}]},
+            "clients[0].recv_window",
+            "known key",
+        ),
         (
             {"jounral": {}},
             "jounral",
-            "a known key (journal, session, strategies, supervisor, synthetic)",
+            "a known key (clients, journal, session, strategies, supervisor, synthetic)",
         ),
     ],
 )
@@ -88,3 +109,30 @@ def test_the_recorded_config_rebuilds_the_same_config() -> None:
         }
     )
     assert config_from_dict(config_to_dict(config)) == config
+
+
+def test_client_secrets_never_reach_the_recorded_config() -> None:
+    config = config_from_dict(
+        {
+            "clients": [
+                {
+                    "name": "usdm",
+                    "account_type": "usdt_futures",
+                    "environment": "TESTNET",
+                    "base_url_http": "http://127.0.0.1:8080",
+                    "api_key": "key-123",
+                    "api_secret": "secret-456",
+                    "futures_leverages": {"BTCUSDT": 20},
+                }
+            ]
+        }
+    )
+    (client,) = config.clients
+    assert client.api_secret == "secret-456"
+    assert "secret-456" not in repr(client)
+    recorded = config_to_dict(config)
+    assert "key-123" not in str(recorded)
+    assert "secret-456" not in str(recorded)
+    rebuilt = config_from_dict(recorded)
+    assert rebuilt.clients[0].futures_leverages == {"BTCUSDT": 20}
+    assert rebuilt.clients[0].api_key is None

@@ -1,0 +1,115 @@
+"""The venue's ASGI application: one port for REST, market streams and the WS-APIs.
+
+Hypercorn frames HTTP and WebSocket; this module only routes:
+
+* ``/api/v3/...`` (Spot), ``/fapi/...`` (USD-M), ``/dapi/...`` (COIN-M): REST
+  (:mod:`scenarios.venue.rest`);
+* ``/_venue/...``: the control API for scenarios and tests (:mod:`scenarios.venue.control`);
+* WebSocket ``/ws-api/v3``, ``/ws-fapi/v1``, ``/ws-dapi/v1``: the WS-APIs
+  (:mod:`scenarios.venue.ws_api`);
+* any other WebSocket path: market streams (:mod:`scenarios.venue.streams`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import trio
+
+from scenarios.venue.streams import SEND_BUFFER, Connection, parse_stream_path
+
+if TYPE_CHECKING:
+    from scenarios.venue.server import Venue
+
+#: How long a closed connection waits for the client's close frame.
+CLOSE_HANDSHAKE_S = 5.0
+WS_API_PATHS = {"/ws-api/v3": "spot", "/ws-fapi/v1": "usdm", "/ws-dapi/v1": "coinm"}
+
+
+class VenueApp:
+    """ASGI callable bound to one :class:`~scenarios.venue.server.Venue`."""
+
+    def __init__(self, venue: Venue) -> None:
+        self.venue = venue
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.venue.rest.handle(scope, receive, send)
+        elif kind == "websocket":
+            path = scope["path"]
+            if path in WS_API_PATHS:
+                await self.venue.ws_api.handle(WS_API_PATHS[path], scope, receive, send)
+            else:
+                await self._stream(scope, receive, send)
+        elif kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    async def _stream(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        where = parse_stream_path(scope["path"], scope.get("query_string", b""))
+        if where is None:
+            # Binance answers an unknown stream path with a 404 before the upgrade.
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        faults = self.venue.faults
+        if faults.refuse_streams:
+            await send({"type": "websocket.close", "code": 1013})
+            return
+        if where.listen_key is not None and not self.venue.user_streams_accept(where):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await send({"type": "websocket.accept"})
+        send_channel, receive_channel = trio.open_memory_channel[bytes](SEND_BUFFER)
+        hub = self.venue.hub
+        connection = Connection(hub, where, send_channel)
+        connection.subscribe(where.streams)
+        hub.attach(connection)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_pump, send, receive_channel, connection, nursery.cancel_scope)
+                while True:
+                    incoming = await receive()
+                    if incoming["type"] == "websocket.disconnect":
+                        break
+                    if connection.closed_reason is not None:
+                        continue  # closing: wait for the client's side of the handshake
+                    if not connection.count_incoming():
+                        connection.close(1008, "too many requests")
+                        continue
+                    text = incoming.get("text")
+                    if text is None and incoming.get("bytes") is not None:
+                        text = incoming["bytes"].decode("utf-8", "replace")
+                    connection.handle_control(text or "")
+                nursery.cancel_scope.cancel()
+        finally:
+            hub.detach(connection)
+
+
+async def _pump(
+    send: Any,
+    messages: trio.MemoryReceiveChannel[bytes],
+    connection: Connection,
+    scope: trio.CancelScope,
+) -> None:
+    """Forward queued messages; once the connection is closed send the close frame, then
+    give the client a bounded time to answer it before dropping the connection."""
+    async for message in messages:
+        await send({"type": "websocket.send", "text": message.decode()})
+    code, reason = connection.closed_reason or (1000, "")
+    await send({"type": "websocket.close", "code": code, "reason": reason})
+    await trio.sleep(CLOSE_HANDSHAKE_S)
+    scope.cancel()
+
+
+def json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()

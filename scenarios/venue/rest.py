@@ -1,0 +1,527 @@
+"""Binance's REST API on the venue: routing, limits, authentication, market data.
+
+Every request goes through the same pipeline, in Binance's order: find the endpoint (unknown
+paths get HTTP 404), apply any injected fault, count its weight against the IP's pool (429 /
+418 past the limits; the used-weight headers go on every reply), authenticate it per the
+endpoint's security type, then answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import orjson
+import trio
+
+from scenarios.venue import payloads
+from scenarios.venue.auth import Security, authenticate
+from scenarios.venue.errors import VenueError
+from scenarios.venue.feeds import precision_of
+from scenarios.venue.http import Request, Response, parse_params, read_body, send_response
+from scenarios.venue.instruments import Instrument, Product, exchange_info_json
+from scenarios.venue.limits import endpoint_cost
+from scenarios.venue.market import (
+    FUTURES_KLINE_INTERVALS,
+    SPOT_KLINE_INTERVALS,
+    MarketQueryError,
+    MarketState,
+)
+
+if TYPE_CHECKING:
+    from scenarios.venue.server import Venue
+
+PREFIXES = {"/api/v3/": Product.SPOT, "/fapi/": Product.USDM, "/dapi/": Product.COINM}
+_DIGITS = re.compile(r"^[0-9]{1,20}$")
+SPOT_DEPTH_MAX = 5000
+FUTURES_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+
+Handler = Callable[["Call"], Any]
+
+
+@attrs.frozen
+class Route:
+    product: Product
+    security: Security
+    handler: Handler
+
+
+@attrs.frozen
+class Call:
+    """What a handler gets: the venue, the request, the product and the venue time."""
+
+    venue: Venue
+    request: Request
+    product: Product
+    now_ms: int
+
+    # --- parameters -----------------------------------------------------------------------
+
+    def integer(self, name: str, default: int | None = None) -> int | None:
+        value = self.request.get(name)
+        if value is None:
+            return default
+        if not _DIGITS.match(value):
+            raise VenueError.illegal_characters(name, "^[0-9]{1,20}$", product=self.product.value)
+        return int(value)
+
+    def required(self, name: str) -> str:
+        value = self.request.get(name)
+        if value is None:
+            raise VenueError.mandatory_param_empty_or_malformed(name, product=self.product.value)
+        return value
+
+    def instrument(self, *, required: bool = True) -> Instrument | None:
+        symbol = self.request.get("symbol")
+        if symbol is None:
+            if required:
+                raise VenueError.mandatory_param_empty_or_malformed(
+                    "symbol", product=self.product.value
+                )
+            return None
+        instrument = self.venue.instrument(self.product, symbol.upper())
+        if instrument is None:
+            raise VenueError.bad_symbol(product=self.product.value)
+        return instrument
+
+    def instruments(self) -> list[Instrument]:
+        """``symbol``, ``symbols`` (a JSON array) or, with neither, every instrument."""
+        single = self.instrument(required=False)
+        if single is not None:
+            return [single]
+        raw = self.request.get("symbols")
+        if raw is None:
+            return list(self.venue.instruments[self.product].values())
+        try:
+            names = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise VenueError.invalid_parameter("symbols", product=self.product.value) from None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise VenueError.invalid_parameter("symbols", product=self.product.value)
+        found = []
+        for name in names:
+            instrument = self.venue.instrument(self.product, name.upper())
+            if instrument is None:
+                raise VenueError.bad_symbol(product=self.product.value)
+            found.append(instrument)
+        return found
+
+    def market(self, instrument: Instrument) -> MarketState:
+        return self.venue.markets[(instrument.product, instrument.symbol)]
+
+    def times(self) -> tuple[int | None, int | None]:
+        start, end = self.integer("startTime"), self.integer("endTime")
+        if start is not None and end is not None and start > end:
+            raise VenueError.start_time_greater_than_end_time(product=self.product.value)
+        return start, end
+
+
+# --- handlers ------------------------------------------------------------------------------
+
+
+def ping(call: Call) -> Any:
+    return payloads.ping()
+
+
+def server_time(call: Call) -> Any:
+    return payloads.server_time(call.now_ms)
+
+
+def exchange_info(call: Call) -> Any:
+    venue = call.venue
+    instruments = (
+        call.instruments() if call.request.get("symbol") or call.request.get("symbols") else None
+    )
+    pool = venue.limiter.pool(call.product.value)
+    return exchange_info_json(
+        call.product,
+        instruments if instruments is not None else venue.instruments[call.product].values(),
+        [limit.to_json() for limit in venue.limiter.limits(pool)],
+        call.now_ms,
+    )
+
+
+def depth(call: Call) -> Any:
+    instrument = call.instrument()
+    assert instrument is not None
+    if call.product is Product.SPOT:
+        limit = min(call.integer("limit", 100) or 100, SPOT_DEPTH_MAX)
+    else:
+        wanted = call.integer("limit", 500) or 500
+        limit = next((n for n in FUTURES_DEPTH_LIMITS if n >= wanted), FUTURES_DEPTH_LIMITS[-1])
+    last_update_id, bids, asks = call.market(instrument).depth(limit)
+    return payloads.depth_snapshot(
+        call.product.value,
+        symbol=instrument.symbol,
+        last_update_id=last_update_id,
+        bids=bids,
+        asks=asks,
+        event_time=call.now_ms,
+        transaction_time=call.now_ms,
+        precision=precision_of(instrument),
+        pair=instrument.pair if call.product is Product.COINM else None,
+    )
+
+
+def _trade_rows(call: Call, instrument: Instrument, trades: list[Any]) -> list[Any]:
+    precision = precision_of(instrument)
+    return [
+        payloads.trade_entry(
+            call.product.value,
+            trade_id=trade.trade_id,
+            price=trade.price,
+            quantity=trade.quantity,
+            time=trade.time_ms,
+            is_buyer_maker=trade.buyer_is_maker,
+            precision=precision,
+            notional=trade.quote_quantity,
+        )
+        for trade in trades
+    ]
+
+
+def trades(call: Call) -> Any:
+    instrument = call.instrument()
+    assert instrument is not None
+    limit = min(call.integer("limit", 500) or 500, 1000)
+    return _trade_rows(call, instrument, call.market(instrument).recent_trades(limit))
+
+
+def historical_trades(call: Call) -> Any:
+    instrument = call.instrument()
+    assert instrument is not None
+    limit = min(call.integer("limit", 500) or 500, 1000 if call.product is Product.SPOT else 500)
+    found = call.market(instrument).historical_trades(call.integer("fromId"), limit)
+    return _trade_rows(call, instrument, found)
+
+
+def agg_trades(call: Call) -> Any:
+    instrument = call.instrument()
+    assert instrument is not None
+    start, end = call.times()
+    limit = min(call.integer("limit", 500) or 500, 1000)
+    found = call.market(instrument).agg_trades(call.integer("fromId"), start, end, limit)
+    precision = precision_of(instrument)
+    return [
+        payloads.aggregate_trade_entry(
+            call.product.value,
+            aggregate_id=item.agg_id,
+            price=item.price,
+            quantity=item.quantity,
+            first_trade_id=item.first_trade_id,
+            last_trade_id=item.last_trade_id,
+            time=item.time_ms,
+            is_buyer_maker=item.buyer_is_maker,
+            precision=precision,
+        )
+        for item in found
+    ]
+
+
+def klines(call: Call) -> Any:
+    instrument = call.instrument()
+    assert instrument is not None
+    interval = call.required("interval")
+    allowed = SPOT_KLINE_INTERVALS if call.product is Product.SPOT else FUTURES_KLINE_INTERVALS
+    if interval not in allowed:
+        raise VenueError.bad_interval(product=call.product.value)
+    start, end = call.times()
+    maximum = 1000 if call.product is Product.SPOT else 1500
+    limit = min(call.integer("limit", 500) or 500, maximum)
+    rows = call.market(instrument).klines(interval, start, end, limit, now_ms=call.now_ms)
+    precision = precision_of(instrument)
+    return [
+        payloads.kline_row(
+            open_time=row.open_time_ms,
+            close_time=row.close_time_ms,
+            open_price=row.open,
+            high_price=row.high,
+            low_price=row.low,
+            close_price=row.close,
+            volume=row.volume,
+            notional_volume=row.quote_volume,
+            trade_count=row.trade_count,
+            taker_buy_volume=row.taker_buy_base_volume,
+            taker_buy_notional_volume=row.taker_buy_quote_volume,
+            precision=precision,
+        )
+        for row in rows
+    ]
+
+
+def _one_or_many(call: Call, build: Callable[[Instrument], Any]) -> Any:
+    if call.request.get("symbol") is not None:
+        instrument = call.instrument()
+        assert instrument is not None
+        result = build(instrument)
+        # COIN-M answers a list even for one symbol (pairs hold several contracts).
+        return [result] if call.product is Product.COINM else result
+    return [build(instrument) for instrument in call.instruments()]
+
+
+def ticker_24hr(call: Call) -> Any:
+    def build(instrument: Instrument) -> Any:
+        ticker = call.market(instrument).ticker_24hr(call.now_ms)
+        return payloads.ticker_24hr(
+            call.product.value,
+            symbol=instrument.symbol,
+            open_price=ticker.open_price,
+            high_price=ticker.high_price,
+            low_price=ticker.low_price,
+            last_price=ticker.last_price,
+            last_quantity=ticker.last_quantity,
+            previous_close_price=ticker.prev_close_price,
+            bid_price=ticker.bid_price,
+            bid_quantity=ticker.bid_quantity,
+            ask_price=ticker.ask_price,
+            ask_quantity=ticker.ask_quantity,
+            volume=ticker.volume,
+            notional_volume=ticker.quote_volume,
+            weighted_average_price=ticker.weighted_avg_price,
+            open_time=ticker.open_time_ms,
+            close_time=ticker.close_time_ms,
+            first_trade_id=ticker.first_trade_id,
+            last_trade_id=ticker.last_trade_id,
+            trade_count=ticker.trade_count,
+            precision=precision_of(instrument),
+            pair=instrument.pair if call.product is Product.COINM else None,
+        )
+
+    return _one_or_many(call, build)
+
+
+def ticker_price(call: Call) -> Any:
+    def build(instrument: Instrument) -> Any:
+        return payloads.ticker_price(
+            call.product.value,
+            symbol=instrument.symbol,
+            price=call.market(instrument).last_price,
+            time=call.now_ms,
+            precision=precision_of(instrument),
+            pair=instrument.pair if call.product is Product.COINM else None,
+        )
+
+    return _one_or_many(call, build)
+
+
+def book_ticker(call: Call) -> Any:
+    def build(instrument: Instrument) -> Any:
+        top = call.market(instrument).best_bid_ask()
+        return payloads.book_ticker(
+            call.product.value,
+            symbol=instrument.symbol,
+            last_update_id=top.update_id,
+            bid_price=top.bid_price,
+            bid_quantity=top.bid_quantity,
+            ask_price=top.ask_price,
+            ask_quantity=top.ask_quantity,
+            time=call.now_ms,
+            precision=precision_of(instrument),
+            pair=instrument.pair if call.product is Product.COINM else None,
+        )
+
+    return _one_or_many(call, build)
+
+
+def avg_price(call: Call) -> Any:
+    instrument = call.instrument()
+    assert instrument is not None
+    average = call.market(instrument).avg_price(call.now_ms)
+    return payloads.average_price(
+        minutes=average.mins,
+        price=average.price,
+        close_time=average.close_time_ms,
+        precision=precision_of(instrument),
+    )
+
+
+def premium_index(call: Call) -> Any:
+    def build(instrument: Instrument) -> Any:
+        index = call.market(instrument).premium_index(call.now_ms)
+        return payloads.premium_index(
+            call.product.value,
+            symbol=instrument.symbol,
+            mark_price=index.mark_price,
+            index_price=index.index_price,
+            estimated_settle_price=index.estimated_settle_price,
+            last_funding_rate=index.last_funding_rate,
+            interest_rate=index.interest_rate,
+            next_funding_time=index.next_funding_time_ms,
+            time=index.time_ms,
+            pair=instrument.pair if call.product is Product.COINM else None,
+        )
+
+    if call.request.get("symbol") is not None:
+        instrument = call.instrument()
+        assert instrument is not None
+        return [build(instrument)] if call.product is Product.COINM else build(instrument)
+    return [build(instrument) for instrument in call.venue.instruments[call.product].values()]
+
+
+def funding_rate(call: Call) -> Any:
+    start, end = call.times()
+    limit = min(call.integer("limit", 100) or 100, 1000)
+    instrument = call.instrument(required=call.product is Product.COINM)
+    chosen = [instrument] if instrument else list(call.venue.instruments[call.product].values())
+    rows = []
+    for item in chosen:
+        if not item.is_perpetual:
+            continue
+        for record in call.market(item).funding_history(start, end, limit):
+            rows.append(
+                (
+                    record.funding_time_ms,
+                    payloads.funding_rate_entry(
+                        call.product.value,
+                        symbol=item.symbol,
+                        funding_rate=record.funding_rate,
+                        funding_time=record.funding_time_ms,
+                        mark_price=record.mark_price,
+                    ),
+                )
+            )
+    rows.sort(key=lambda row: row[0])
+    return [row for _, row in rows[:limit]]
+
+
+def funding_info(call: Call) -> Any:
+    return [
+        payloads.funding_info_entry(
+            symbol=instrument.symbol,
+            adjusted_funding_rate_cap=Decimal("0.02"),
+            adjusted_funding_rate_floor=Decimal("-0.02"),
+            funding_interval_hours=8,
+        )
+        for instrument in call.venue.instruments[call.product].values()
+        if instrument.is_perpetual
+    ]
+
+
+def open_interest(call: Call) -> Any:
+    instrument = call.instrument()
+    assert instrument is not None
+    return payloads.open_interest(
+        call.product.value,
+        symbol=instrument.symbol,
+        open_interest=call.market(instrument).open_interest(),
+        time=call.now_ms,
+        precision=precision_of(instrument),
+        pair=instrument.pair if call.product is Product.COINM else None,
+        contract_type=instrument.contract_type if call.product is Product.COINM else None,
+    )
+
+
+def _market_routes() -> dict[tuple[str, str], Route]:
+    routes: dict[tuple[str, str], Route] = {}
+
+    def add(product: Product, paths: list[str], handler: Handler) -> None:
+        for path in paths:
+            routes[("GET", path)] = Route(product, Security.NONE, handler)
+
+    spot, usdm, coinm = Product.SPOT, Product.USDM, Product.COINM
+    common: list[tuple[str, Handler]] = [
+        ("ping", ping),
+        ("time", server_time),
+        ("exchangeInfo", exchange_info),
+        ("depth", depth),
+        ("trades", trades),
+        ("historicalTrades", historical_trades),
+        ("aggTrades", agg_trades),
+        ("klines", klines),
+        ("ticker/24hr", ticker_24hr),
+        ("ticker/price", ticker_price),
+        ("ticker/bookTicker", book_ticker),
+    ]
+    for name, handler in common:
+        add(spot, [f"/api/v3/{name}"], handler)
+        add(usdm, [f"/fapi/v1/{name}"], handler)
+        add(coinm, [f"/dapi/v1/{name}"], handler)
+    add(spot, ["/api/v3/uiKlines"], klines)
+    add(spot, ["/api/v3/avgPrice"], avg_price)
+    add(usdm, ["/fapi/v2/ticker/price"], ticker_price)
+    for product, prefix in ((usdm, "/fapi/v1"), (coinm, "/dapi/v1")):
+        add(product, [f"{prefix}/premiumIndex"], premium_index)
+        add(product, [f"{prefix}/fundingRate"], funding_rate)
+        add(product, [f"{prefix}/fundingInfo"], funding_info)
+        add(product, [f"{prefix}/openInterest"], open_interest)
+    return routes
+
+
+class RestServer:
+    """The REST pipeline of one venue (see the module docstring)."""
+
+    def __init__(self, venue: Venue) -> None:
+        self.venue = venue
+        self.routes: dict[tuple[str, str], Route] = _market_routes()
+        self.requests = 0
+
+    def add_route(self, method: str, path: str, route: Route) -> None:
+        """Register an endpoint (part 2 adds trading and account endpoints here)."""
+        self.routes[(method, path)] = route
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.requests += 1
+        path = scope["path"]
+        if path.startswith("/_venue/"):
+            await self.venue.control.handle(scope, receive, send)
+            return
+        response = await self._respond(scope, receive, path)
+        await send_response(send, response)
+
+    async def _respond(self, scope: dict[str, Any], receive: Any, path: str) -> Response:
+        method = scope["method"].upper()
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope["headers"]
+        }
+        client = (scope.get("client") or ("unknown", 0))[0]
+        route = self.routes.get((method, path))
+        if route is None:
+            known_path = any(p == path for _, p in self.routes)
+            return Response(405 if known_path else 404, b"")
+        product = route.product
+        try:
+            raw_body = await read_body(receive)
+            raw_query = scope.get("query_string", b"")
+            params = parse_params(raw_query, raw_body, headers.get("content-type", ""))
+        except VenueError as error:
+            return Response.error(error)
+        request = Request(method, path, raw_query, raw_body, params, headers, client)
+        venue = self.venue
+        fault = venue.faults.endpoint(path)
+        if fault is not None:
+            if fault.delay_s:
+                await trio.sleep(fault.delay_s)
+            if fault.http_status is not None:
+                if fault.code is None:
+                    return Response(fault.http_status, b"")
+                body = {"code": fault.code, "msg": fault.msg or ""}
+                return Response.json(body, status=fault.http_status)
+        now = venue.clock.now_ms()
+        try:
+            cost = endpoint_cost(product.value, method, path, params)
+            rate_headers = venue.limiter.charge(
+                product.value, client, cost.weight, cost.orders, now, bucket=cost.bucket
+            )
+        except VenueError as error:
+            return Response.error(error)
+        try:
+            authenticate(
+                venue.keys,
+                route.security,
+                headers,
+                raw_query,
+                raw_body,
+                params,
+                now,
+                product.value,
+            )
+            payload = route.handler(Call(venue, request, product, now))
+        except VenueError as error:
+            return Response.error(error, rate_headers)
+        except MarketQueryError as error:
+            return Response.error(VenueError(error.code, error.message), rate_headers)
+        return Response.json(payload, headers=rate_headers)

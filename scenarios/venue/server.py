@@ -1,0 +1,166 @@
+"""The venue: its state, its background activity, and the server that exposes it.
+
+Use it in-process from tests::
+
+    async with open_venue(VenueConfig(seed=7)) as venue:
+        venue.urls["rest"]      # "http://127.0.0.1:<port>"
+
+or from the command line with ``tern venue``, which prints one JSON line with the URLs and
+the first API key once it is serving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+from scenarios.venue.app import VenueApp
+from scenarios.venue.auth import ApiKey, KeyRegistry, generate_hmac
+from scenarios.venue.clock import VenueClock
+from scenarios.venue.config import VenueConfig
+from scenarios.venue.control import ControlApi
+from scenarios.venue.faults import Faults
+from scenarios.venue.feeds import Feeds
+from scenarios.venue.instruments import (
+    Instrument,
+    Product,
+    default_instruments,
+    instruments_from_config,
+)
+from scenarios.venue.limits import RateLimiter
+from scenarios.venue.market import MarketState
+from scenarios.venue.rest import RestServer
+from scenarios.venue.streams import StreamHub
+from scenarios.venue.ws_api import WsApiServer
+
+#: Seconds between server-initiated WebSocket pings (Binance: 20 s on Spot, 3 min futures).
+PING_INTERVAL_S = 20.0
+
+
+class Venue:
+    """All of the venue's state. Built by :func:`open_venue`."""
+
+    def __init__(self, config: VenueConfig) -> None:
+        self.config = config
+        self.clock = VenueClock(config.epoch_ms)
+        self.rng = random.Random(config.seed)
+        now = self.clock.now_ms()
+        instruments = list(default_instruments(now))
+        if config.instruments:
+            instruments = list(instruments_from_config(list(config.instruments), now))
+        self.instruments: dict[Product, dict[str, Instrument]] = {
+            product: {} for product in Product
+        }
+        for instrument in instruments:
+            self.instruments[instrument.product][instrument.symbol] = instrument
+        self.markets: dict[tuple[Product, str], MarketState] = {
+            (instrument.product, instrument.symbol): MarketState(
+                instrument,
+                rng=random.Random(f"{config.seed}:{instrument.product.value}:{instrument.symbol}"),
+                now_ms=now,
+            )
+            for instrument in instruments
+        }
+        self.keys = KeyRegistry()
+        registered = [
+            ApiKey.hmac(spec.api_key, spec.secret)
+            if spec.secret is not None
+            else ApiKey.from_public_key_pem(spec.api_key, spec.public_key_pem or b"")
+            for spec in config.keys
+        ] or [generate_hmac(self.rng)]
+        for key in registered:
+            self.keys.add(key)
+        self.first_key = registered[0]
+        self.limiter = RateLimiter()
+        self.faults = Faults()
+        self.hub = StreamHub()
+        self.feeds = Feeds(self)
+        self.rest = RestServer(self)
+        self.control = ControlApi(self)
+        self.ws_api = WsApiServer(self)
+        self.app = VenueApp(self)
+        self.urls: dict[str, Any] = {}
+        #: Market activity stops while True (the control API's /_venue/activity).
+        self.paused = False
+
+    def instrument(self, product: Product, symbol: str) -> Instrument | None:
+        return self.instruments[product].get(symbol)
+
+    def user_streams_accept(self, where: Any) -> bool:
+        """Listen-key user streams arrive with part 2 (accounts); refuse them for now."""
+        del where
+        return False
+
+    def ready_line(self) -> dict[str, Any]:
+        """The JSON object ``tern venue`` prints once serving."""
+        key = self.first_key
+        return {
+            **self.urls,
+            "api_key": key.api_key,
+            "api_secret": key.secret,
+        }
+
+    async def _activity(self) -> None:
+        """One market-activity step per ``tick_ms`` for every market, fanned out to feeds."""
+        interval = self.config.tick_ms / 1000
+        next_tick = trio.current_time()
+        while True:
+            next_tick += interval
+            await trio.sleep_until(next_tick)
+            if self.paused:
+                continue
+            now = self.clock.now_ms()
+            for (product, symbol), market in self.markets.items():
+                self.feeds.on_market(product, symbol, market.step(now))
+
+    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled. ``task_status.started()`` once the socket listens."""
+        config = HypercornConfig()
+        config.bind = [f"{self.config.host}:{self.config.port}"]
+        config.accesslog = None
+        config.errorlog = None
+        config.websocket_ping_interval = PING_INTERVAL_S
+        config.keep_alive_timeout = 30
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(
+                lambda task_status: serve(self.app, config, task_status=task_status)
+            )
+            base = binds[0].replace("http://", "")
+            host, _, port = base.rpartition(":")
+            self.urls = urls_for(host, int(port))
+            nursery.start_soon(self._activity)
+            await nursery.start(self.feeds.run)
+            task_status.started()
+
+
+def urls_for(host: str, port: int) -> dict[str, Any]:
+    """The URLs a client uses, in the forms Binance publishes its own."""
+    http = f"http://{host}:{port}"
+    ws = f"ws://{host}:{port}"
+    return {
+        "rest": http,
+        "ws": {"spot": ws, "usdm": f"{ws}/usdm", "coinm": f"{ws}/coinm"},
+        "ws_api": {
+            "spot": f"{ws}/ws-api/v3",
+            "usdm": f"{ws}/ws-fapi/v1",
+            "coinm": f"{ws}/ws-dapi/v1",
+        },
+    }
+
+
+@contextlib.asynccontextmanager
+async def open_venue(config: VenueConfig | None = None) -> AsyncIterator[Venue]:
+    """Run a venue for the duration of the block (port 0 picks a free port)."""
+    venue = Venue(config if config is not None else VenueConfig())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(venue.serve)
+        try:
+            yield venue
+        finally:
+            nursery.cancel_scope.cancel()

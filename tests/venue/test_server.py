@@ -1,0 +1,378 @@
+"""The venue end to end on a loopback port: REST, streams, WS-API, control and faults.
+
+These tests use real sockets, so they run on trio's real clock with a deadline each.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from decimal import Decimal
+
+import httpx
+import orjson
+import pytest
+import trio
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from trio_websocket import ConnectionClosed, open_websocket_url
+
+from scenarios.venue.config import KeySpec, VenueConfig
+from scenarios.venue.server import open_venue
+
+DEADLINE = 30
+
+
+@pytest.fixture
+async def venue():
+    with trio.fail_after(DEADLINE):
+        async with open_venue(VenueConfig(seed=11, tick_ms=20)) as running:
+            yield running
+
+
+@pytest.fixture
+async def rest(venue):
+    async with httpx.AsyncClient(base_url=venue.urls["rest"], timeout=10) as client:
+        yield client
+
+
+MARKET_PATHS = {
+    "spot": (
+        "/api/v3",
+        "BTCUSDT",
+        [
+            "ping",
+            "time",
+            "exchangeInfo",
+            "depth",
+            "trades",
+            "historicalTrades",
+            "aggTrades",
+            "klines",
+            "uiKlines",
+            "avgPrice",
+            "ticker/24hr",
+            "ticker/price",
+            "ticker/bookTicker",
+        ],
+    ),
+    "usdm": (
+        "/fapi/v1",
+        "BTCUSDT",
+        [
+            "ping",
+            "time",
+            "exchangeInfo",
+            "depth",
+            "trades",
+            "historicalTrades",
+            "aggTrades",
+            "klines",
+            "ticker/24hr",
+            "ticker/price",
+            "ticker/bookTicker",
+            "premiumIndex",
+            "fundingRate",
+            "fundingInfo",
+            "openInterest",
+        ],
+    ),
+    "coinm": (
+        "/dapi/v1",
+        "BTCUSD_PERP",
+        [
+            "ping",
+            "time",
+            "exchangeInfo",
+            "depth",
+            "trades",
+            "historicalTrades",
+            "aggTrades",
+            "klines",
+            "ticker/24hr",
+            "ticker/price",
+            "ticker/bookTicker",
+            "premiumIndex",
+            "fundingRate",
+            "openInterest",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("product", sorted(MARKET_PATHS))
+async def test_every_market_endpoint_answers(rest, product) -> None:
+    prefix, symbol, names = MARKET_PATHS[product]
+    for name in names:
+        params = (
+            {"symbol": symbol}
+            if name not in ("ping", "time", "exchangeInfo", "fundingInfo")
+            else {}
+        )
+        if name == "klines" or name == "uiKlines":
+            params["interval"] = "1m"
+        response = await rest.get(f"{prefix}/{name}", params=params)
+        assert response.status_code == 200, (name, response.text)
+        assert response.headers["content-type"].startswith("application/json")
+        assert int(response.headers["x-mbx-used-weight-1m"]) > 0
+        orjson.loads(response.content)
+
+
+async def test_binance_errors(rest) -> None:
+    response = await rest.get("/api/v3/depth", params={"symbol": "NOPE"})
+    assert (response.status_code, response.json()) == (
+        400,
+        {"code": -1121, "msg": "Invalid symbol."},
+    )
+    response = await rest.get("/api/v3/depth")
+    assert response.json()["code"] == -1102
+    assert "'symbol'" in response.json()["msg"]
+    response = await rest.get("/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "7m"})
+    assert response.json() == {"code": -1120, "msg": "Invalid interval."}
+    response = await rest.get("/api/v3/depth", params={"symbol": "BTCUSDT", "limit": "ten"})
+    assert response.json()["code"] == -1100
+    response = await rest.get("/api/v3/nothing")
+    assert response.status_code == 404
+    # Unknown harmless parameters are tolerated; parameter order does not matter.
+    response = await rest.get("/api/v3/depth?limit=5&whatever=1&symbol=BTCUSDT")
+    assert response.status_code == 200
+    assert len(response.json()["bids"]) == 5
+
+
+async def test_weights_and_rate_limit_faults(rest) -> None:
+    first = await rest.get("/api/v3/depth", params={"symbol": "BTCUSDT", "limit": 5000})
+    second = await rest.get("/api/v3/ping")
+    assert (
+        int(second.headers["x-mbx-used-weight-1m"]) - int(first.headers["x-mbx-used-weight-1m"])
+        == 1
+    )
+    await rest.post("/_venue/faults/rate-limit", json={"product": "spot", "count": 2})
+    limited = await rest.get("/api/v3/ping")
+    assert limited.status_code == 429
+    assert limited.json()["code"] == -1003
+    assert int(limited.headers["retry-after"]) >= 0
+    await rest.get("/api/v3/ping")
+    assert (await rest.get("/api/v3/ping")).status_code == 200
+    # Futures pools are separate from Spot.
+    await rest.post("/_venue/faults/ban", json={"seconds": 60})
+    banned = await rest.get("/fapi/v1/ping")
+    assert banned.status_code == 418
+    assert "IP banned until" in banned.json()["msg"]
+
+
+async def test_endpoint_faults(rest) -> None:
+    await rest.post(
+        "/_venue/faults/endpoint",
+        json={
+            "path": "/api/v3/time",
+            "http_status": 503,
+            "code": -1001,
+            "msg": "Internal error; unable to process your request. Please try again.",
+            "count": 1,
+        },
+    )
+    failed = await rest.get("/api/v3/time")
+    assert failed.status_code == 503
+    assert failed.json()["code"] == -1001
+    assert (await rest.get("/api/v3/time")).status_code == 200, "the fault was for one request"
+    await rest.post(
+        "/_venue/faults/endpoint", json={"path": "/api/v3/ping", "delay_s": 0.3, "count": 1}
+    )
+    started = time.monotonic()
+    assert (await rest.get("/api/v3/ping")).status_code == 200
+    assert time.monotonic() - started >= 0.3
+    skewed = await rest.post("/_venue/faults/clock", json={"skew_ms": -60_000})
+    assert skewed.json()["skew_ms"] == -60_000
+    server_time = (await rest.get("/api/v3/time")).json()["serverTime"]
+    assert server_time < time.time() * 1000 - 50_000
+    await rest.delete("/_venue/faults")
+    assert (await rest.get("/_venue/state")).json()["skew_ms"] == 0
+
+
+def apply(book: dict[str, dict[Decimal, Decimal]], event: dict) -> None:
+    for side, key in (("bids", "b"), ("asks", "a")):
+        for price, quantity in event[key]:
+            if Decimal(quantity) == 0:
+                book[side].pop(Decimal(price), None)
+            else:
+                book[side][Decimal(price)] = Decimal(quantity)
+
+
+async def follow_book(venue, rest, product: str, stream_url: str, depth_path: str, symbol: str):
+    """Keep a local book the way Binance's documentation says; return it with its id once
+    the venue is paused and quiet, plus how many events were applied."""
+    async with open_websocket_url(stream_url) as ws:
+        buffered = [orjson.loads(await ws.get_message())]
+        snapshot = (await rest.get(depth_path, params={"symbol": symbol, "limit": 1000})).json()
+        last_id = snapshot["lastUpdateId"]
+        book = {
+            "bids": {Decimal(p): Decimal(q) for p, q in snapshot["bids"]},
+            "asks": {Decimal(p): Decimal(q) for p, q in snapshot["asks"]},
+        }
+        applied = 0
+        previous_u = None
+        with trio.move_on_after(1.0):
+            while True:
+                buffered.append(orjson.loads(await ws.get_message()))
+        await rest.post("/_venue/activity", json={"paused": True})
+        with trio.move_on_after(1.5):
+            while True:
+                buffered.append(orjson.loads(await ws.get_message()))
+        for event in buffered:
+            if previous_u is None:
+                if event["u"] < last_id or (product == "spot" and event["u"] <= last_id):
+                    continue
+                if product == "spot":
+                    assert event["U"] <= last_id + 1 <= event["u"]
+                else:
+                    assert event["U"] <= last_id <= event["u"] or event["pu"] == last_id
+            elif product == "spot":
+                assert event["U"] == previous_u + 1
+            else:
+                assert event["pu"] == previous_u
+            apply(book, event)
+            previous_u = event["u"]
+            applied += 1
+        return book, previous_u, applied
+
+
+@pytest.mark.parametrize(
+    ("product", "stream", "depth_path", "symbol"),
+    [
+        ("spot", "/ws/btcusdt@depth@100ms", "/api/v3/depth", "BTCUSDT"),
+        ("usdm", "/public/ws/btcusdt@depth@100ms", "/fapi/v1/depth", "BTCUSDT"),
+        ("usdm", "/public/ws/btcusdt@depth@0ms", "/fapi/v1/depth", "BTCUSDT"),
+        ("coinm", "/ws/btcusd_perp@depth", "/dapi/v1/depth", "BTCUSD_PERP"),
+    ],
+)
+async def test_a_book_kept_by_binance_rules_matches_the_venue(
+    venue, rest, product, stream, depth_path, symbol
+) -> None:
+    url = venue.urls["ws"][product] + stream
+    book, book_id, applied = await follow_book(venue, rest, product, url, depth_path, symbol)
+    assert applied > 3
+    truth = (
+        await rest.get("/_venue/book", params={"product": product, "symbol": symbol, "depth": 20})
+    ).json()
+    assert truth["lastUpdateId"] == book_id
+    top_bids = sorted(book["bids"].items(), reverse=True)[:20]
+    top_asks = sorted(book["asks"].items())[:20]
+    assert top_bids == [(Decimal(p), Decimal(q)) for p, q in truth["bids"]]
+    assert top_asks == [(Decimal(p), Decimal(q)) for p, q in truth["asks"]]
+
+
+async def test_depth_faults_break_the_chain_as_asked(venue, rest) -> None:
+    url = venue.urls["ws"]["usdm"] + "/public/ws/btcusdt@depth@100ms"
+    async with open_websocket_url(url) as ws:
+        events = [orjson.loads(await ws.get_message()) for _ in range(3)]
+        await rest.post(
+            "/_venue/faults/depth", json={"product": "usdm", "symbol": "BTCUSDT", "skip": 1}
+        )
+        events += [orjson.loads(await ws.get_message()) for _ in range(3)]
+    breaks = [i for i in range(1, len(events)) if events[i]["pu"] != events[i - 1]["u"]]
+    assert len(breaks) == 1
+
+
+async def test_subscriptions_and_routes(venue) -> None:
+    async with open_websocket_url(venue.urls["ws"]["spot"] + "/ws") as ws:
+        await ws.send_message(
+            orjson.dumps(
+                {"method": "SUBSCRIBE", "params": ["btcusdt@trade", "ethusdt@depth@100ms"], "id": 1}
+            ).decode()
+        )
+        assert orjson.loads(await ws.get_message()) == {"result": None, "id": 1}
+        await ws.send_message(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": "a7"}).decode())
+        reply = None
+        while reply is None or "id" not in reply:
+            reply = orjson.loads(await ws.get_message())
+        assert reply == {"result": ["btcusdt@trade", "ethusdt@depth@100ms"], "id": "a7"}
+        await ws.send_message(
+            orjson.dumps({"method": "SET_PROPERTY", "params": ["combined", True], "id": 2}).decode()
+        )
+        message = None
+        while message is None or "stream" not in message:
+            message = orjson.loads(await ws.get_message())
+        assert set(message) == {"stream", "data"}
+    # An unrouted USD-M connection gets public data only: markPrice pushes nothing there.
+    async with open_websocket_url(venue.urls["ws"]["usdm"] + "/ws/btcusdt@markPrice@1s") as ws:
+        with trio.move_on_after(1.5) as quiet:
+            await ws.get_message()
+        assert quiet.cancelled_caught
+    async with open_websocket_url(
+        venue.urls["ws"]["usdm"] + "/market/ws/btcusdt@markPrice@1s"
+    ) as ws:
+        event = orjson.loads(await ws.get_message())
+        assert event["e"] == "markPriceUpdate"
+
+
+async def drain_until_closed(ws, messages: int = 200) -> None:
+    for _ in range(messages):
+        await ws.get_message()
+
+
+async def test_too_many_messages_close_the_connection(venue) -> None:
+    async with open_websocket_url(venue.urls["ws"]["spot"] + "/ws") as ws:
+        for index in range(50):
+            try:
+                await ws.send_message(
+                    orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": index}).decode()
+                )
+            except ConnectionClosed:
+                break
+        with pytest.raises(ConnectionClosed):
+            await drain_until_closed(ws)
+        assert ws.closed.code == 1008
+
+
+async def test_server_initiated_close(venue, rest) -> None:
+    async with open_websocket_url(venue.urls["ws"]["spot"] + "/ws/btcusdt@depth@100ms") as ws:
+        await ws.get_message()
+        await rest.post("/_venue/faults/close", json={"code": 1001})
+        with pytest.raises(ConnectionClosed):
+            await drain_until_closed(ws)
+        assert ws.closed.code == 1001
+
+
+async def test_ws_api_methods_and_ed25519_logon(tmp_path) -> None:
+    private = Ed25519PrivateKey.generate()
+    pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    config = VenueConfig(seed=2, keys=(KeySpec(api_key="ed-key", public_key_pem=pem),))
+    with trio.fail_after(DEADLINE):
+        async with (
+            open_venue(config) as venue,
+            open_websocket_url(venue.urls["ws_api"]["spot"]) as ws,
+        ):
+
+            async def call(method: str, params: dict | None = None, request_id: object = 1) -> dict:
+                body = {"id": request_id, "method": method}
+                if params is not None:
+                    body["params"] = params
+                await ws.send_message(orjson.dumps(body).decode())
+                return orjson.loads(await ws.get_message())
+
+            pong = await call("ping", request_id="x1")
+            assert pong["id"] == "x1"
+            assert pong["status"] == 200
+            assert pong["result"] == {}
+            assert pong["rateLimits"][0]["rateLimitType"] == "REQUEST_WEIGHT"
+            book = await call("depth", {"symbol": "BTCUSDT", "limit": 5})
+            assert len(book["result"]["bids"]) == 5
+            bad = await call("depth", {"symbol": "NOPE"})
+            assert bad["status"] == 400
+            assert bad["error"]["code"] == -1121
+            timestamp = venue.clock.now_ms()
+            payload = f"apiKey=ed-key&timestamp={timestamp}".encode()
+            signature = base64.b64encode(private.sign(payload)).decode()
+            logon = await call(
+                "session.logon",
+                {"apiKey": "ed-key", "timestamp": timestamp, "signature": signature},
+            )
+            assert logon["status"] == 200, logon
+            assert logon["result"]["apiKey"] == "ed-key"
+            forged = await call(
+                "session.logon",
+                {"apiKey": "ed-key", "timestamp": timestamp, "signature": signature[:-4] + "AAA="},
+            )
+            assert forged["error"]["code"] == -1022
