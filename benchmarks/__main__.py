@@ -11,7 +11,8 @@ import os
 import platform
 import sys
 
-from benchmarks.foundation import run_all
+from benchmarks import venue
+from benchmarks.foundation import Result, run_all
 
 
 def main() -> int:
@@ -25,6 +26,26 @@ def main() -> int:
         f"{args.events:,} events, median of {args.runs} runs"
     )
     results = run_all(events=args.events, runs=args.runs, only=args.only)
+    plans = [
+        (
+            "venue stream fan-out",
+            venue.stream_fan_out,
+            20_000,
+            "12 loopback clients on Spot and USD-M diff depth, trades, tops; messages/s received",
+        ),
+        (
+            "venue REST requests",
+            venue.rest_requests,
+            2_000,
+            "16 keep-alive connections, ping/depth/bookTicker mix; requests/s completed",
+        ),
+    ]
+    for name, bench, target, note in plans:
+        if args.only is not None and args.only not in name:
+            continue
+        unit = "messages/s" if "stream" in name else "requests/s"
+        measured = tuple(bench() for _ in range(max(1, min(args.runs, 3))))
+        results.append(Result(name, unit, measured, target, note))
     width = max(len(r.name) for r in results)
     missed = 0
     for result in results:

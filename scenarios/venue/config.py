@@ -17,6 +17,10 @@ A TOML file (``tern venue --config FILE``) may hold::
     usdm = { USDT = "100000" }
     coinm = { BTC = "10" }
 
+    [limits]                 # what exchangeInfo.rateLimits states and the venue enforces
+    spot_weight_1m = 6000
+    futures_weight_1m = 2400 # USD-M and COIN-M share this pool
+
     [[instruments]]          # optional overrides or additions, see instruments.py
 
 Every problem is a ValueError naming the key, the value and what was expected.
@@ -62,6 +66,8 @@ class VenueConfig:
     )
     instruments: tuple[dict[str, Any], ...] = ()
     epoch_ms: int | None = None
+    #: Overrides of the request-weight limit per minute, by pool ("spot", "futures").
+    weight_limits: dict[str, int] = attrs.field(factory=dict)
 
 
 def _fail(key: str, value: Any, expected: str) -> ValueError:
@@ -81,7 +87,7 @@ def load_venue_config(path: str | Path) -> VenueConfig:
 
 
 def venue_config_from_dict(data: dict[str, Any], *, base: Path = Path(".")) -> VenueConfig:
-    known = {"host", "port", "seed", "tick_ms", "keys", "balances", "instruments"}
+    known = {"host", "port", "seed", "tick_ms", "keys", "balances", "instruments", "limits"}
     for key in data:
         if key not in known:
             raise _fail(key, data[key], "a known key (" + ", ".join(sorted(known)) + ")")
@@ -117,6 +123,17 @@ def venue_config_from_dict(data: dict[str, Any], *, base: Path = Path(".")) -> V
                 )
             parsed[asset] = value
         balances[product] = parsed
+    limits = data.get("limits", {})
+    if not isinstance(limits, dict):
+        raise _fail("limits", limits, "a table such as { spot_weight_1m = 6000 }")
+    weight_limits = {}
+    for name, value in limits.items():
+        pool = {"spot_weight_1m": "spot", "futures_weight_1m": "futures"}.get(name)
+        if pool is None:
+            raise _fail(f"limits.{name}", value, "spot_weight_1m or futures_weight_1m")
+        if type(value) is not int or value <= 0:
+            raise _fail(f"limits.{name}", value, "a positive integer")
+        weight_limits[pool] = value
     instruments = data.get("instruments", [])
     if not isinstance(instruments, list) or not all(isinstance(i, dict) for i in instruments):
         raise _fail("instruments", instruments, "an array of tables ([[instruments]])")
@@ -128,6 +145,7 @@ def venue_config_from_dict(data: dict[str, Any], *, base: Path = Path(".")) -> V
         keys=keys,
         balances=balances,
         instruments=tuple(instruments),
+        weight_limits=weight_limits,
     )
 
 

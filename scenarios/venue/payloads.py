@@ -151,6 +151,11 @@ SPOT_PRECISION: Final = Precision(price=8, quantity=8, notional=8)
 # --- formatting ----------------------------------------------------------------------------
 
 
+#: Quanta and a context built once: formatting runs for every price on every payload.
+_QUANTA: Final = tuple(Decimal(1).scaleb(-places) for places in range(19))
+_WIDE_CONTEXT: Final = decimal.Context(prec=100, rounding=decimal.ROUND_HALF_EVEN)
+
+
 def format_decimal(value: Decimal, decimals: int) -> str:
     """Render a Decimal as Binance does: fixed point, exactly ``decimals`` decimals.
 
@@ -174,9 +179,13 @@ def format_decimal(value: Decimal, decimals: int) -> str:
         raise ValueError(f"a payload amount must be finite, got {value!r}")
     if type(decimals) is not int or decimals < 0:
         raise ValueError(f"decimals must be a non-negative int, got {decimals!r}")
-    exponent = Decimal(1).scaleb(-decimals)
+    exponent = _QUANTA[decimals] if decimals < len(_QUANTA) else Decimal(1).scaleb(-decimals)
     digits_needed = max(value.adjusted(), 0) + decimals + 2
-    context = decimal.Context(prec=max(28, digits_needed), rounding=decimal.ROUND_HALF_EVEN)
+    context = (
+        _WIDE_CONTEXT
+        if digits_needed <= _WIDE_CONTEXT.prec
+        else decimal.Context(prec=digits_needed, rounding=decimal.ROUND_HALF_EVEN)
+    )
     quantized = value.quantize(exponent, context=context)
     if quantized.is_zero():
         quantized = abs(quantized)

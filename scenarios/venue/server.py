@@ -16,6 +16,7 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
+import attrs
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
@@ -33,7 +34,7 @@ from scenarios.venue.instruments import (
     default_instruments,
     instruments_from_config,
 )
-from scenarios.venue.limits import RateLimiter
+from scenarios.venue.limits import DEFAULT_POOLS, REQUEST_WEIGHT, RateLimit, RateLimiter
 from scenarios.venue.market import MarketState
 from scenarios.venue.rest import RestServer
 from scenarios.venue.streams import StreamHub
@@ -77,7 +78,7 @@ class Venue:
         for key in registered:
             self.keys.add(key)
         self.first_key = registered[0]
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(pools_with(config.weight_limits))
         self.faults = Faults()
         self.hub = StreamHub()
         self.feeds = Feeds(self)
@@ -127,6 +128,7 @@ class Venue:
         config.errorlog = None
         config.websocket_ping_interval = PING_INTERVAL_S
         config.keep_alive_timeout = 30
+        config.keep_alive_max_requests = 1_000_000
         async with trio.open_nursery() as nursery:
             binds = await nursery.start(
                 lambda task_status: serve(self.app, config, task_status=task_status)
@@ -137,6 +139,20 @@ class Venue:
             nursery.start_soon(self._activity)
             await nursery.start(self.feeds.run)
             task_status.started()
+
+
+def pools_with(weight_limits: dict[str, int]) -> dict[str, tuple[RateLimit, ...]]:
+    """The default pools with the configured request-weight limits."""
+    pools = {}
+    for pool, limits in DEFAULT_POOLS.items():
+        limit = weight_limits.get(pool)
+        pools[pool] = tuple(
+            attrs.evolve(item, limit=limit)
+            if limit is not None and item.kind == REQUEST_WEIGHT and item.interval == "MINUTE"
+            else item
+            for item in limits
+        )
+    return pools
 
 
 def urls_for(host: str, port: int) -> dict[str, Any]:
