@@ -11,6 +11,7 @@ POST     /_venue/price               walk the market to ``price``
 POST     /_venue/activity            pause (``{"paused": true}``) or resume market activity
 POST     /_venue/liquidity           add ``quantity`` at ``price`` on ``side`` (BID / ASK)
 DELETE   /_venue/liquidity           remove ``quantity`` (or the level) at ``price``
+POST     /_venue/force-order         publish a liquidation (``forceOrder``) of a futures symbol
 POST     /_venue/faults/endpoint     delay / stall / fail requests to ``path``
 POST     /_venue/faults/depth        skip / repeat / reorder diff-depth events of a symbol
 POST     /_venue/faults/rate-limit   the next ``count`` requests of a product get HTTP 429
@@ -30,7 +31,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import orjson
 
+from scenarios.venue import payloads
 from scenarios.venue.faults import DepthFault, EndpointFault
+from scenarios.venue.feeds import precision_of
 from scenarios.venue.http import Response, parse_params, read_body, send_response
 from scenarios.venue.instruments import Product
 from scenarios.venue.market import BookSide
@@ -76,6 +79,7 @@ class ControlApi:
             ("POST", "/_venue/activity"): self.activity,
             ("POST", "/_venue/liquidity"): self.add_liquidity,
             ("DELETE", "/_venue/liquidity"): self.remove_liquidity,
+            ("POST", "/_venue/force-order"): self.force_order,
             ("POST", "/_venue/faults/endpoint"): self.endpoint_fault,
             ("POST", "/_venue/faults/depth"): self.depth_fault,
             ("POST", "/_venue/faults/rate-limit"): self.rate_limit_fault,
@@ -184,6 +188,36 @@ class ControlApi:
         if update is not None:
             self._publish(product, symbol, [update])
         return {"updateId": market.update_id, "changed": update is not None}
+
+    def force_order(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Publish a liquidation order on ``<symbol>@forceOrder`` and ``!forceOrder@arr``."""
+        product, symbol, market = self._market(data)
+        if product is Product.SPOT:
+            raise ControlError("liquidations exist on usdm and coinm only")
+        side = str(data.get("side", "SELL")).upper()
+        if side not in ("BUY", "SELL"):
+            raise ControlError(f"side must be BUY or SELL, got {side!r}")
+        quantity = self._decimal(data, "quantity")
+        price = self._decimal(data, "price") if data.get("price") else market.last_price
+        now = self.venue.clock.now_ms()
+        event = payloads.force_order_event(
+            product.value,
+            symbol=symbol,
+            event_time=now,
+            side=side,
+            quantity=quantity,
+            price=price,
+            average_price=price,
+            last_filled_quantity=quantity,
+            filled_quantity=quantity,
+            trade_time=now,
+            precision=precision_of(market.instrument),
+            pair=market.instrument.pair if product is Product.COINM else None,
+        )
+        hub = self.venue.hub
+        hub.publish(product, f"{symbol.lower()}@forceOrder", event)
+        hub.publish(product, "!forceOrder@arr", event)
+        return {"published": event}
 
     # --- faults ---------------------------------------------------------------------------
 

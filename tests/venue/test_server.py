@@ -376,3 +376,35 @@ async def test_ws_api_methods_and_ed25519_logon(tmp_path) -> None:
                 {"apiKey": "ed-key", "timestamp": timestamp, "signature": signature[:-4] + "AAA="},
             )
             assert forged["error"]["code"] == -1022
+
+
+async def test_an_injected_liquidation_reaches_force_order_streams(venue, rest) -> None:
+    url = venue.urls["ws"]["usdm"] + "/market/stream?streams=btcusdt@forceOrder/!forceOrder@arr"
+    async with open_websocket_url(url) as ws:
+        await trio.sleep(0.2)
+        response = await rest.post(
+            "/_venue/force-order",
+            json={"product": "usdm", "symbol": "BTCUSDT", "side": "SELL", "quantity": "0.5"},
+        )
+        assert response.status_code == 200
+        streams = set()
+        for _ in range(2):
+            message = orjson.loads(await ws.get_message())
+            streams.add(message["stream"])
+            order = message["data"]["o"]
+            assert (order["s"], order["S"], order["X"]) == ("BTCUSDT", "SELL", "FILLED")
+        assert streams == {"btcusdt@forceOrder", "!forceOrder@arr"}
+    refused = await rest.post(
+        "/_venue/force-order", json={"product": "spot", "symbol": "BTCUSDT", "quantity": "1"}
+    )
+    assert refused.status_code == 400
+
+
+def test_parameters_merge_query_and_body_with_the_query_winning() -> None:
+    from scenarios.venue.http import parse_params
+
+    params = parse_params(
+        b"symbol=BTCUSDT&limit=5", b"limit=50&side=BUY", "application/x-www-form-urlencoded"
+    )
+    assert params == {"symbol": "BTCUSDT", "limit": "5", "side": "BUY"}
+    assert parse_params(b"", b"a=%E2%82%AC", "") == {"a": "€"}
