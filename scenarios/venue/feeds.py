@@ -24,7 +24,7 @@ import trio
 
 from scenarios.venue import payloads
 from scenarios.venue.instruments import Instrument, Product
-from scenarios.venue.market import BookUpdate, MarketState, Trade
+from scenarios.venue.market import BookUpdate, MarketState, Ticker24hr, Trade
 
 if TYPE_CHECKING:
     from scenarios.venue.server import Venue
@@ -53,6 +53,30 @@ def precision_of(instrument: Instrument) -> payloads.Precision:
         quantity=instrument.quantity_precision,
         notional=notional,
     )
+
+
+def ticker_arguments(ticker: Ticker24hr) -> dict[str, Any]:
+    """A market's 24 h statistics as the keyword arguments of the ticker payloads."""
+    return {
+        "open_price": ticker.open_price,
+        "high_price": ticker.high_price,
+        "low_price": ticker.low_price,
+        "last_price": ticker.last_price,
+        "last_quantity": ticker.last_quantity,
+        "previous_close_price": ticker.prev_close_price,
+        "bid_price": ticker.bid_price,
+        "bid_quantity": ticker.bid_quantity,
+        "ask_price": ticker.ask_price,
+        "ask_quantity": ticker.ask_quantity,
+        "volume": ticker.volume,
+        "notional_volume": ticker.quote_volume,
+        "weighted_average_price": ticker.weighted_avg_price,
+        "open_time": ticker.open_time_ms,
+        "close_time": ticker.close_time_ms,
+        "first_trade_id": ticker.first_trade_id,
+        "last_trade_id": ticker.last_trade_id,
+        "trade_count": ticker.trade_count,
+    }
 
 
 @attrs.define
@@ -393,24 +417,7 @@ class Feeds:
                         product.value,
                         symbol=symbol,
                         event_time=now,
-                        open_price=ticker.open_price,
-                        high_price=ticker.high_price,
-                        low_price=ticker.low_price,
-                        last_price=ticker.last_price,
-                        last_quantity=ticker.last_quantity,
-                        previous_close_price=ticker.prev_close_price,
-                        bid_price=ticker.bid_price,
-                        bid_quantity=ticker.bid_quantity,
-                        ask_price=ticker.ask_price,
-                        ask_quantity=ticker.ask_quantity,
-                        volume=ticker.volume,
-                        notional_volume=ticker.quote_volume,
-                        weighted_average_price=ticker.weighted_avg_price,
-                        open_time=ticker.open_time_ms,
-                        close_time=ticker.close_time_ms,
-                        first_trade_id=ticker.first_trade_id,
-                        last_trade_id=ticker.last_trade_id,
-                        trade_count=ticker.trade_count,
+                        **ticker_arguments(ticker),
                         precision=feed.precision,
                         pair=pair,
                     ),

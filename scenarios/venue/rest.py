@@ -20,7 +20,7 @@ import trio
 from scenarios.venue import payloads
 from scenarios.venue.auth import Security, authenticate
 from scenarios.venue.errors import VenueError
-from scenarios.venue.feeds import precision_of
+from scenarios.venue.feeds import precision_of, ticker_arguments
 from scenarios.venue.http import Request, Response, parse_params, read_body, send_response
 from scenarios.venue.instruments import Instrument, Product, exchange_info_json
 from scenarios.venue.limits import endpoint_cost
@@ -268,24 +268,7 @@ def ticker_24hr(call: Call) -> Any:
         return payloads.ticker_24hr(
             call.product.value,
             symbol=instrument.symbol,
-            open_price=ticker.open_price,
-            high_price=ticker.high_price,
-            low_price=ticker.low_price,
-            last_price=ticker.last_price,
-            last_quantity=ticker.last_quantity,
-            previous_close_price=ticker.prev_close_price,
-            bid_price=ticker.bid_price,
-            bid_quantity=ticker.bid_quantity,
-            ask_price=ticker.ask_price,
-            ask_quantity=ticker.ask_quantity,
-            volume=ticker.volume,
-            notional_volume=ticker.quote_volume,
-            weighted_average_price=ticker.weighted_avg_price,
-            open_time=ticker.open_time_ms,
-            close_time=ticker.close_time_ms,
-            first_trade_id=ticker.first_trade_id,
-            last_trade_id=ticker.last_trade_id,
-            trade_count=ticker.trade_count,
+            **ticker_arguments(ticker),
             precision=precision_of(instrument),
             pair=instrument.pair if call.product is Product.COINM else None,
         )
