@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import trio
 
-from scenarios.venue.streams import SEND_BUFFER, Connection, parse_stream_path
+from scenarios.venue.streams import Connection, parse_stream_path, supported
 
 if TYPE_CHECKING:
     from scenarios.venue.server import Venue
@@ -58,25 +58,41 @@ class VenueApp:
             return
         where = parse_stream_path(scope["path"], scope.get("query_string", b""))
         if where is None:
-            # Binance answers an unknown stream path with a 404 before the upgrade.
-            await send({"type": "websocket.close", "code": 1008})
+            # Binance answers an unknown stream path with an HTTP 404 instead of the upgrade.
+            await reject_handshake(send, 404)
             return
-        faults = self.venue.faults
-        if faults.refuse_streams:
-            await send({"type": "websocket.close", "code": 1013})
+        if self.venue.faults.refuse_streams:
+            await reject_handshake(send, 503)
             return
         if where.listen_key is not None and not self.venue.user_streams_accept(where):
-            await send({"type": "websocket.close", "code": 1008})
+            await reject_handshake(
+                send, 400, {"code": -1125, "msg": "This listenKey does not exist."}
+            )
+            return
+        unsupported = next(
+            (name for name in where.streams if not supported(where.product, name)), None
+        )
+        if unsupported is not None:
+            await reject_handshake(
+                send, 400, {"code": -1100, "msg": f"Invalid stream {unsupported}"}
+            )
             return
         await send({"type": "websocket.accept"})
-        send_channel, receive_channel = trio.open_memory_channel[bytes](SEND_BUFFER)
+        send_channel, receive_channel = trio.open_memory_channel[bytes](self.venue.send_buffer)
         hub = self.venue.hub
         connection = Connection(hub, where, send_channel)
         connection.subscribe(where.streams)
         hub.attach(connection)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_pump, send, receive_channel, connection, nursery.cancel_scope)
+                nursery.start_soon(
+                    _pump,
+                    send,
+                    receive_channel,
+                    connection,
+                    nursery.cancel_scope,
+                    self.venue.slow_client_s,
+                )
                 while True:
                     incoming = await receive()
                     if incoming["type"] == "websocket.disconnect":
@@ -95,18 +111,38 @@ class VenueApp:
             hub.detach(connection)
 
 
+async def reject_handshake(send: Any, status: int, body: dict[str, Any] | None = None) -> None:
+    """Answer a WebSocket upgrade with a plain HTTP error, as Binance does."""
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json;charset=UTF-8")],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": orjson.dumps(body or {})})
+
+
 async def _pump(
     send: Any,
     messages: trio.MemoryReceiveChannel[bytes],
     connection: Connection,
     scope: trio.CancelScope,
+    slow_client_s: float,
 ) -> None:
     """Forward queued messages; once the connection is closed send the close frame, then
-    give the client a bounded time to answer it before dropping the connection."""
+    give the client a bounded time to answer it before dropping the connection. A client
+    whose socket accepts nothing for ``slow_client_s`` is dropped at once."""
     async for message in messages:
-        await send({"type": "websocket.send", "text": message.decode()})
+        with trio.move_on_after(slow_client_s) as stuck:
+            await send({"type": "websocket.send", "text": message.decode()})
+        if stuck.cancelled_caught:
+            connection.close(1008, "client too slow")
+            scope.cancel()
+            return
     code, reason = connection.closed_reason or (1000, "")
-    await send({"type": "websocket.close", "code": code, "reason": reason})
+    with trio.move_on_after(slow_client_s):
+        await send({"type": "websocket.close", "code": code, "reason": reason})
     await trio.sleep(CLOSE_HANDSHAKE_S)
     scope.cancel()
 

@@ -399,47 +399,51 @@ class Feeds:
     def _ticker_tick(self, period_ms: int) -> None:
         hub = self.venue.hub
         now = self.venue.clock.now_ms()
+        arrays: dict[tuple[Product, str], list[dict[str, Any]]] = {}
         for (product, symbol), feed in self.symbols.items():
             if TICKER_PERIOD_MS[product] != period_ms:
                 continue
             name = symbol.lower()
             full, mini = f"{name}@ticker", f"{name}@miniTicker"
-            wants_full, wants_mini = hub.wanted(product, full), hub.wanted(product, mini)
+            all_full = hub.wanted(product, "!ticker@arr")
+            all_mini = hub.wanted(product, "!miniTicker@arr")
+            wants_full = all_full or hub.wanted(product, full)
+            wants_mini = all_mini or hub.wanted(product, mini)
             if not (wants_full or wants_mini):
                 continue
             ticker = feed.market.ticker_24hr(now)
             pair = feed.market.instrument.pair if product is Product.COINM else None
             if wants_full:
-                hub.publish(
-                    product,
-                    full,
-                    payloads.ticker_24hr_event(
-                        product.value,
-                        symbol=symbol,
-                        event_time=now,
-                        **ticker_arguments(ticker),
-                        precision=feed.precision,
-                        pair=pair,
-                    ),
+                event = payloads.ticker_24hr_event(
+                    product.value,
+                    symbol=symbol,
+                    event_time=now,
+                    **ticker_arguments(ticker),
+                    precision=feed.precision,
+                    pair=pair,
                 )
+                hub.publish(product, full, event)
+                if all_full:
+                    arrays.setdefault((product, "!ticker@arr"), []).append(event)
             if wants_mini:
-                hub.publish(
-                    product,
-                    mini,
-                    payloads.mini_ticker_event(
-                        product.value,
-                        symbol=symbol,
-                        event_time=now,
-                        open_price=ticker.open_price,
-                        high_price=ticker.high_price,
-                        low_price=ticker.low_price,
-                        last_price=ticker.last_price,
-                        volume=ticker.volume,
-                        notional_volume=ticker.quote_volume,
-                        precision=feed.precision,
-                        pair=pair,
-                    ),
+                event = payloads.mini_ticker_event(
+                    product.value,
+                    symbol=symbol,
+                    event_time=now,
+                    open_price=ticker.open_price,
+                    high_price=ticker.high_price,
+                    low_price=ticker.low_price,
+                    last_price=ticker.last_price,
+                    volume=ticker.volume,
+                    notional_volume=ticker.quote_volume,
+                    precision=feed.precision,
+                    pair=pair,
                 )
+                hub.publish(product, mini, event)
+                if all_mini:
+                    arrays.setdefault((product, "!miniTicker@arr"), []).append(event)
+        for (product, stream), events in arrays.items():
+            hub.publish(product, stream, events)
 
     def _mark_tick(self, suffix: str) -> None:
         hub = self.venue.hub

@@ -50,7 +50,8 @@ def parse_params(raw_query: bytes, raw_body: bytes, content_type: str) -> dict[s
     """Merge body and query parameters the way Binance does (the query string wins).
 
     Raises:
-        VenueError: -1100 when the bytes are not valid UTF-8 form data.
+        VenueError: -1100 when the bytes are not valid UTF-8 form data; -1101 when a
+            parameter appears twice in the query string or twice in the body.
     """
     params: dict[str, str] = {}
     sources = []
@@ -62,7 +63,11 @@ def parse_params(raw_query: bytes, raw_body: bytes, content_type: str) -> dict[s
             text = source.decode("utf-8")
         except UnicodeDecodeError:
             raise VenueError.illegal_characters("(request)") from None
+        seen: set[str] = set()
         for name, value in urllib.parse.parse_qsl(text, keep_blank_values=True):
+            if name in seen:
+                raise VenueError.duplicate_parameter()
+            seen.add(name)
             params[name] = value
     return params
 

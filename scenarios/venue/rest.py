@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 PREFIXES = {"/api/v3/": Product.SPOT, "/fapi/": Product.USDM, "/dapi/": Product.COINM}
 _DIGITS = re.compile(r"^[0-9]{1,20}$")
 SPOT_DEPTH_MAX = 5000
+INT64_MAX = 2**63 - 1
+#: Times beyond this (the year 9999) are refused as invalid rather than computed with.
+TIME_MAX_MS = 253_402_300_799_999
 FUTURES_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 
 Handler = Callable[["Call"], Any]
@@ -66,7 +69,10 @@ class Call:
             return default
         if not _DIGITS.match(value):
             raise VenueError.illegal_characters(name, "^[0-9]{1,20}$", product=self.product.value)
-        return int(value)
+        number = int(value)
+        if number > INT64_MAX:
+            raise VenueError.invalid_parameter(name, product=self.product.value)
+        return number
 
     def required(self, name: str) -> str:
         value = self.request.get(name)
@@ -114,6 +120,9 @@ class Call:
 
     def times(self) -> tuple[int | None, int | None]:
         start, end = self.integer("startTime"), self.integer("endTime")
+        for name, value in (("startTime", start), ("endTime", end)):
+            if value is not None and value > TIME_MAX_MS:
+                raise VenueError.invalid_parameter(name, product=self.product.value)
         if start is not None and end is not None and start > end:
             raise VenueError.start_time_greater_than_end_time(product=self.product.value)
         return start, end
@@ -193,7 +202,8 @@ def trades(call: Call) -> Any:
 def historical_trades(call: Call) -> Any:
     instrument = call.instrument()
     assert instrument is not None
-    limit = min(call.integer("limit", 500) or 500, 1000 if call.product is Product.SPOT else 500)
+    spot = call.product is Product.SPOT
+    limit = min(call.integer("limit", 500 if spot else 100) or 100, 1000 if spot else 500)
     found = call.market(instrument).historical_trades(call.integer("fromId"), limit)
     return _trade_rows(call, instrument, found)
 
@@ -422,6 +432,11 @@ def _market_routes() -> dict[tuple[str, str], Route]:
         add(spot, [f"/api/v3/{name}"], handler)
         add(usdm, [f"/fapi/v1/{name}"], handler)
         add(coinm, [f"/dapi/v1/{name}"], handler)
+    for product, path in (
+        (usdm, "/fapi/v1/historicalTrades"),
+        (coinm, "/dapi/v1/historicalTrades"),
+    ):
+        routes[("GET", path)] = Route(product, Security.MARKET_DATA, historical_trades)
     add(spot, ["/api/v3/uiKlines"], klines)
     add(spot, ["/api/v3/avgPrice"], avg_price)
     add(usdm, ["/fapi/v2/ticker/price"], ticker_price)

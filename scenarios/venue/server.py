@@ -37,7 +37,7 @@ from scenarios.venue.instruments import (
 from scenarios.venue.limits import DEFAULT_POOLS, REQUEST_WEIGHT, RateLimit, RateLimiter
 from scenarios.venue.market import MarketState
 from scenarios.venue.rest import RestServer
-from scenarios.venue.streams import StreamHub
+from scenarios.venue.streams import SEND_BUFFER, StreamHub
 from scenarios.venue.ws_api import WsApiServer
 
 #: Seconds between server-initiated WebSocket pings (Binance: 20 s on Spot, 3 min futures).
@@ -89,6 +89,10 @@ class Venue:
         self.urls: dict[str, Any] = {}
         #: Market activity stops while True (the control API's /_venue/activity).
         self.paused = False
+        #: A stream client whose socket takes nothing for this long is disconnected.
+        self.slow_client_s = 5.0
+        #: Messages queued per stream connection before a slow client is disconnected.
+        self.send_buffer = SEND_BUFFER
 
     def instrument(self, product: Product, symbol: str) -> Instrument | None:
         return self.instruments[product].get(symbol)

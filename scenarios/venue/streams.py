@@ -51,6 +51,42 @@ MARKET_KINDS = frozenset(
 _STREAM = re.compile(r"^(?:[a-z0-9_]+|!)[a-zA-Z0-9_@!.+:-]*$")
 
 
+#: Stream kinds the venue produces, per product. A subscription to anything else is refused
+#: rather than accepted and left silent.
+SUPPORTED_KINDS = {
+    Product.SPOT: frozenset(
+        {"depth", "trade", "aggTrade", "bookTicker", "kline", "ticker", "miniTicker"}
+    ),
+    Product.USDM: frozenset(
+        {
+            "depth",
+            "aggTrade",
+            "bookTicker",
+            "kline",
+            "ticker",
+            "miniTicker",
+            "markPrice",
+            "forceOrder",
+        }
+    ),
+}
+SUPPORTED_KINDS[Product.COINM] = SUPPORTED_KINDS[Product.USDM]
+SUPPORTED_ALL_MARKET = {
+    Product.SPOT: frozenset({"!miniTicker@arr"}),
+    Product.USDM: frozenset(
+        {"!miniTicker@arr", "!ticker@arr", "!markPrice@arr", "!markPrice@arr@1s", "!forceOrder@arr"}
+    ),
+}
+SUPPORTED_ALL_MARKET[Product.COINM] = SUPPORTED_ALL_MARKET[Product.USDM]
+
+
+def supported(product: Product, name: str) -> bool:
+    """Whether the venue produces the stream ``name`` on ``product``."""
+    if name.startswith("!"):
+        return name in SUPPORTED_ALL_MARKET[product]
+    return "@" in name and stream_kind(name) in SUPPORTED_KINDS[product]
+
+
 def stream_kind(name: str) -> str:
     """``btcusdt@depth5@100ms`` -> ``depth``; ``!markPrice@arr`` -> ``markPrice``."""
     part = name.lstrip("!").split("@", 2)
@@ -139,16 +175,19 @@ class Connection:
             return kind in MARKET_KINDS
         return False
 
-    def deliver(self, stream: str, payload: Any) -> None:
+    def deliver(self, stream: str, payload: Any) -> bool:
+        """Queue one event; False when it was not queued (closing, or too slow)."""
         if self.closed_reason is not None:
-            return
+            return False
         message = {"stream": stream, "data": payload} if self.combined else payload
         try:
             self._send.send_nowait(orjson.dumps(message))
         except trio.WouldBlock:
             self.close(1008, "client too slow")
+            return False
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+            return False
+        return True
 
     def reply(self, message: dict[str, Any]) -> None:
         try:
@@ -157,9 +196,14 @@ class Connection:
             self.close(1008, "client too slow")
 
     def close(self, code: int, reason: str) -> None:
+        """Stop delivering and ask the socket to close. The connection leaves the hub at
+        once, so a client that stopped reading costs nothing more than what it had queued
+        (hypercorn shields its socket writes, so the socket itself goes when the write
+        unblocks or fails)."""
         if self.closed_reason is None:
             self.closed_reason = (code, reason)
             self._send.close()
+            self.hub.detach(self)
 
     def count_incoming(self) -> bool:
         """Count an incoming message; False when the per-second limit is exceeded."""
@@ -204,7 +248,16 @@ class Connection:
             if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
                 self.reply(_error(2, "Invalid request: invalid params", request_id))
                 return
-            bad = next((p for p in params if not _STREAM.match(p) or p != p.strip()), None)
+            bad = next(
+                (
+                    p
+                    for p in params
+                    if len(p) > 200
+                    or not _STREAM.match(p)
+                    or (method == "SUBSCRIBE" and not supported(self.product, p))
+                ),
+                None,
+            )
             if bad is not None:
                 self.reply(_error(2, f"Invalid request: invalid stream name {bad}", request_id))
                 return
@@ -219,21 +272,22 @@ class Connection:
         elif method == "LIST_SUBSCRIPTIONS":
             self.reply({"result": list(self.subscriptions), "id": request_id})
         elif method == "SET_PROPERTY":
-            if (
-                isinstance(params, list)
-                and len(params) == 2
-                and params[0] == "combined"
-                and isinstance(params[1], bool)
-            ):
+            if not isinstance(params, list) or len(params) != 2:
+                self.reply(_error(2, "Invalid request: invalid params", request_id))
+            elif params[0] != "combined":
+                self.reply(_error(0, "Unknown property", request_id))
+            elif not isinstance(params[1], bool):
+                self.reply(_error(1, "Invalid value type: expected Boolean", request_id))
+            else:
                 self.combined = params[1]
                 self.reply({"result": None, "id": request_id})
-            else:
-                self.reply(_error(2, "Invalid request: invalid property", request_id))
         elif method == "GET_PROPERTY":
-            if isinstance(params, list) and params == ["combined"]:
-                self.reply({"result": self.combined, "id": request_id})
+            if not isinstance(params, list) or len(params) != 1:
+                self.reply(_error(2, "Invalid request: invalid params", request_id))
+            elif params[0] != "combined":
+                self.reply(_error(0, "Unknown property", request_id))
             else:
-                self.reply(_error(2, "Invalid request: invalid property", request_id))
+                self.reply({"result": self.combined, "id": request_id})
         else:
             self.reply(_error(2, "Invalid request: unknown method", request_id))
 
@@ -289,8 +343,7 @@ class StreamHub:
                 and stream in connection.subscriptions
                 and connection.receives(stream)
             ):
-                connection.deliver(stream, payload)
-                self.messages_sent += 1
+                self.messages_sent += connection.deliver(stream, payload)
 
     def attach(self, connection: Connection) -> None:
         self.connections.add(connection)

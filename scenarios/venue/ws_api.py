@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from scenarios.venue import payloads
+from scenarios.venue.app import reject_handshake
 from scenarios.venue.auth import ApiKey, KeyType, Security, authenticate_ws_api
 from scenarios.venue.errors import VenueError
 from scenarios.venue.http import Request
 from scenarios.venue.instruments import Product
+from scenarios.venue.limits import weight_for
 from scenarios.venue.rest import Call, depth, exchange_info
 
 if TYPE_CHECKING:
@@ -36,6 +38,11 @@ WEIGHTS = {
     "session.logon": 2,
     "session.status": 2,
     "session.logout": 2,
+}
+_DEPTH_PATHS = {
+    Product.SPOT: "/api/v3/depth",
+    Product.USDM: "/fapi/v1/depth",
+    Product.COINM: "/dapi/v1/depth",
 }
 CONNECTION_WEIGHT = {Product.SPOT: 2, Product.USDM: 5, Product.COINM: 5}
 
@@ -78,8 +85,8 @@ class WsApiServer:
             self.venue.limiter.charge(
                 product.value, client, CONNECTION_WEIGHT[product], 0, self.venue.clock.now_ms()
             )
-        except VenueError:
-            await send({"type": "websocket.close", "code": 1008})
+        except VenueError as error:
+            await reject_handshake(send, error.http_status, error.body())
             return
         await send({"type": "websocket.accept"})
         while True:
@@ -89,7 +96,15 @@ class WsApiServer:
             text = incoming.get("text")
             if text is None and incoming.get("bytes") is not None:
                 text = incoming["bytes"].decode("utf-8", "replace")
-            reply = self.answer(session, text or "")
+            try:
+                reply = self.answer(session, text or "")
+            except Exception as exc:  # a venue bug: answer like Binance's 500, keep the session
+                reply = payloads.ws_api_error(
+                    None,
+                    status=500,
+                    code=-1000,
+                    message=f"An unknown error occurred while processing the request. ({exc})",
+                )
             await send({"type": "websocket.send", "text": orjson.dumps(reply).decode()})
 
     def answer(self, session: _Session, text: str) -> dict[str, Any]:
@@ -105,20 +120,39 @@ class WsApiServer:
                 None, status=400, code=-1102, message="Invalid JSON request."
             )
         request_id = request.get("id")
+        if not (request_id is None or isinstance(request_id, str | int)) or isinstance(
+            request_id, bool
+        ):
+            return payloads.ws_api_error(
+                None, status=400, code=-1102, message="Invalid JSON request."
+            )
         method = request.get("method")
         params = request.get("params", {})
+        if not isinstance(params, dict):
+            return payloads.ws_api_error(
+                request_id,
+                status=400,
+                code=-1130,
+                message="Data sent for parameter 'params' is not valid.",
+            )
         wants_limits = (
             session.return_rate_limits and params.get("returnRateLimits", True) is not False
         )
         try:
-            if not isinstance(params, dict):
-                raise VenueError.invalid_json(product=session.product.value)
+            if isinstance(method, str) and "/" in method:
+                method = method.split("/", 1)[1]  # a version prefix such as "v3/ping"
             handler = self.methods.get(method) if isinstance(method, str) else None
             if handler is None:
                 raise VenueError.unsupported_operation(product=session.product.value)
-            venue.limiter.charge(
-                session.product.value, session.client, WEIGHTS.get(method, 1), 0, now
-            )
+            weight = WEIGHTS.get(method, 1)
+            if method == "depth":
+                weight = weight_for(
+                    session.product.value,
+                    "GET",
+                    _DEPTH_PATHS[session.product],
+                    {name: _text(value) for name, value in params.items()},
+                )
+            venue.limiter.charge(session.product.value, session.client, weight, 0, now)
             result = handler(session, params)
         except VenueError as error:
             return payloads.ws_api_error(
@@ -134,8 +168,13 @@ class WsApiServer:
         )
 
     def _limits(self, session: _Session, now: int) -> list[dict[str, Any]]:
+        """The request-weight limits with their counts (order limits come with orders)."""
         pool = self.venue.limiter.pool(session.product.value)
-        return self.venue.limiter.report(pool, session.client, now)
+        return [
+            entry
+            for entry in self.venue.limiter.report(pool, session.client, now)
+            if entry["rateLimitType"] == "REQUEST_WEIGHT"
+        ]
 
     def _call(self, session: _Session, params: dict[str, Any]) -> Call:
         flat = {name: _text(value) for name, value in params.items()}

@@ -101,7 +101,7 @@ MARKET_PATHS = {
 
 
 @pytest.mark.parametrize("product", sorted(MARKET_PATHS))
-async def test_every_market_endpoint_answers(rest, product) -> None:
+async def test_every_market_endpoint_answers(venue, rest, product) -> None:
     prefix, symbol, names = MARKET_PATHS[product]
     for name in names:
         params = (
@@ -111,7 +111,13 @@ async def test_every_market_endpoint_answers(rest, product) -> None:
         )
         if name == "klines" or name == "uiKlines":
             params["interval"] = "1m"
-        response = await rest.get(f"{prefix}/{name}", params=params)
+        headers = {}
+        if name == "historicalTrades" and product != "spot":
+            # MARKET_DATA on futures: the key, no signature.
+            anonymous = await rest.get(f"{prefix}/{name}", params=params)
+            assert anonymous.json()["code"] == -2014
+            headers["X-MBX-APIKEY"] = venue.first_key.api_key
+        response = await rest.get(f"{prefix}/{name}", params=params, headers=headers)
         assert response.status_code == 200, (name, response.text)
         assert response.headers["content-type"].startswith("application/json")
         assert int(response.headers["x-mbx-used-weight-1m"]) > 0
@@ -133,6 +139,18 @@ async def test_binance_errors(rest) -> None:
     assert response.json()["code"] == -1100
     response = await rest.get("/api/v3/nothing")
     assert response.status_code == 404
+    huge = "99999999999999999999"
+    for path, params in (
+        ("/api/v3/historicalTrades", {"symbol": "BTCUSDT", "fromId": huge}),
+        ("/api/v3/aggTrades", {"symbol": "BTCUSDT", "fromId": huge}),
+        ("/api/v3/klines", {"symbol": "BTCUSDT", "interval": "1M", "startTime": huge}),
+        ("/api/v3/klines", {"symbol": "BTCUSDT", "interval": "1M", "endTime": huge}),
+    ):
+        response = await rest.get(path, params=params)
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["code"] == -1130
+    response = await rest.get("/api/v3/depth?symbol=BTCUSDT&symbol=ETHUSDT")
+    assert response.json() == {"code": -1101, "msg": "Duplicate values for a parameter detected."}
     # Unknown harmless parameters are tolerated; parameter order does not matter.
     response = await rest.get("/api/v3/depth?limit=5&whatever=1&symbol=BTCUSDT")
     assert response.status_code == 200
@@ -408,3 +426,114 @@ def test_parameters_merge_query_and_body_with_the_query_winning() -> None:
     )
     assert params == {"symbol": "BTCUSDT", "limit": "5", "side": "BUY"}
     assert parse_params(b"", b"a=%E2%82%AC", "") == {"a": "€"}
+
+
+async def test_ws_api_survives_malformed_requests(venue) -> None:
+    async with open_websocket_url(venue.urls["ws_api"]["usdm"]) as ws:
+        for body in (
+            {"id": 6, "method": "depth", "params": []},
+            {"id": 7, "method": "depth", "params": None},
+            {"id": {"a": 1}, "method": "ping"},
+            "not json at all",
+        ):
+            await ws.send_message(body if isinstance(body, str) else orjson.dumps(body).decode())
+            reply = orjson.loads(await ws.get_message())
+            assert reply["status"] == 400
+            assert reply["error"]["code"] in (-1102, -1130)
+        await ws.send_message(orjson.dumps({"id": 8, "method": "v1/ping"}).decode())
+        assert orjson.loads(await ws.get_message())["status"] == 200
+        await ws.send_message(
+            orjson.dumps(
+                {"id": 9, "method": "depth", "params": {"symbol": "BTCUSDT", "limit": 1000}}
+            ).decode()
+        )
+        heavy = orjson.loads(await ws.get_message())
+        assert [limit["rateLimitType"] for limit in heavy["rateLimits"]] == ["REQUEST_WEIGHT"]
+
+
+async def test_stream_property_errors_use_binance_codes(venue) -> None:
+    async with open_websocket_url(venue.urls["ws"]["spot"] + "/ws") as ws:
+        await ws.send_message(
+            orjson.dumps(
+                {"method": "SET_PROPERTY", "params": ["combined", "yes"], "id": 1}
+            ).decode()
+        )
+        assert orjson.loads(await ws.get_message())["error"] == {
+            "code": 1,
+            "msg": "Invalid value type: expected Boolean",
+        }
+        await ws.send_message(
+            orjson.dumps({"method": "GET_PROPERTY", "params": ["colour"], "id": 2}).decode()
+        )
+        assert orjson.loads(await ws.get_message())["error"] == {
+            "code": 0,
+            "msg": "Unknown property",
+        }
+
+
+async def test_handshakes_are_refused_with_http_statuses(venue, rest) -> None:
+    from trio_websocket import ConnectionRejected
+
+    with pytest.raises(ConnectionRejected) as unknown:
+        async with open_websocket_url(venue.urls["ws"]["spot"] + "/nowhere"):
+            pass
+    assert unknown.value.status_code == 404
+    with pytest.raises(ConnectionRejected) as unsupported:
+        async with open_websocket_url(venue.urls["ws"]["spot"] + "/ws/btcusdt@markPrice"):
+            pass
+    assert unsupported.value.status_code == 400
+    await rest.post("/_venue/faults/refuse", json={"refuse": True})
+    with pytest.raises(ConnectionRejected) as refused:
+        async with open_websocket_url(venue.urls["ws"]["spot"] + "/ws"):
+            pass
+    assert refused.value.status_code == 503
+    await rest.delete("/_venue/faults")
+    async with open_websocket_url(venue.urls["ws"]["spot"] + "/ws") as ws:
+        await ws.send_message(
+            orjson.dumps(
+                {"method": "SUBSCRIBE", "params": ["btcusdt@continuousKline_1m"], "id": 3}
+            ).decode()
+        )
+        assert orjson.loads(await ws.get_message())["error"]["code"] == 2
+
+
+async def test_all_market_mini_tickers_arrive_as_arrays(venue) -> None:
+    async with open_websocket_url(venue.urls["ws"]["usdm"] + "/market/ws/!miniTicker@arr") as ws:
+        batch = orjson.loads(await ws.get_message())
+        assert isinstance(batch, list)
+        assert {event["s"] for event in batch} >= {"BTCUSDT", "ETHUSDT"}
+        assert all(event["e"] == "24hrMiniTicker" for event in batch)
+
+
+async def test_a_client_that_stops_reading_is_dropped(venue) -> None:
+    import wsproto
+    from wsproto.events import Request
+
+    venue.send_buffer = 300
+    host, port = venue.urls["rest"].removeprefix("http://").rsplit(":", 1)
+    streams = "/".join(
+        f"{s}@depth@100ms/{s}@trade/{s}@bookTicker" for s in ("btcusdt", "ethusdt", "bnbusdt")
+    )
+    stream = await trio.open_tcp_stream(host, int(port))
+    client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+    await stream.send_all(client.send(Request(host=host, target=f"/stream?streams={streams}")))
+    await stream.receive_some(4096)  # the 101 answer; from now on this client reads nothing
+    await eventually(lambda: venue.hub.connections)
+    (connection,) = venue.hub.connections
+    await eventually(lambda: connection.closed_reason is not None)
+    assert connection.closed_reason == (1008, "client too slow")
+    assert not venue.hub.connections, "a closed connection leaves the hub"
+    assert not venue.hub.streams(), "and takes its subscriptions with it"
+    sent = venue.hub.messages_sent
+    await trio.sleep(0.5)
+    assert venue.hub.messages_sent == sent, "nothing more is queued for it"
+    await stream.aclose()
+
+
+async def eventually(condition, seconds: float = 25) -> None:
+    """Poll venue state that no event announces, until it holds or the time is up."""
+    for _ in range(int(seconds * 10)):
+        if condition():
+            return
+        await trio.sleep(0.1)
+    raise AssertionError("the condition never held")
