@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import trio
 
-from scenarios.venue.streams import Connection, parse_stream_path, supported
+from scenarios.venue.streams import Connection, parse_stream_path
 
 if TYPE_CHECKING:
     from scenarios.venue.server import Venue
@@ -67,14 +67,6 @@ class VenueApp:
         if where.listen_key is not None and not self.venue.user_streams_accept(where):
             await reject_handshake(
                 send, 400, {"code": -1125, "msg": "This listenKey does not exist."}
-            )
-            return
-        unsupported = next(
-            (name for name in where.streams if not supported(where.product, name)), None
-        )
-        if unsupported is not None:
-            await reject_handshake(
-                send, 400, {"code": -1100, "msg": f"Invalid stream {unsupported}"}
             )
             return
         await send({"type": "websocket.accept"})
