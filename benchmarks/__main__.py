@@ -31,7 +31,7 @@ def main() -> int:
             "venue stream fan-out",
             venue.stream_fan_out,
             20_000,
-            "12 loopback clients on Spot and USD-M diff depth, trades, tops; messages/s received",
+            "20 loopback clients on Spot and USD-M diff depth, trades, tops; messages/s received",
         ),
         (
             "venue REST requests",

@@ -1,7 +1,7 @@
 """Throughput of the local venue on loopback: stream fan-out and REST requests per second.
 
 The venue runs as its own process (``tern venue``) with a busy market (one activity step
-every 5 ms); the load comes from this process, so the two share the machine's two cores the
+every 10 ms); the load comes from this process, so the two share the machine's two cores the
 way a client and the venue would. Rate limits are raised for the run (a benchmark is not a
 client Binance would tolerate).
 """
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 VENUE_CONFIG = """
 seed = 9
-tick_ms = 5
+tick_ms = 10
 [limits]
 spot_weight_1m = 100000000
 futures_weight_1m = 100000000
@@ -65,7 +65,7 @@ class VenueProcess:
         self.directory.cleanup()
 
 
-def stream_fan_out(seconds: float = 5.0, connections: int = 12) -> float:
+def stream_fan_out(seconds: float = 5.0, connections: int = 20) -> float:
     """Messages per second received by ``connections`` clients, each subscribed to every
     Spot and USD-M stream above."""
     with VenueProcess() as info:

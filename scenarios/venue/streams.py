@@ -175,13 +175,12 @@ class Connection:
             return kind in MARKET_KINDS
         return False
 
-    def deliver(self, stream: str, payload: Any) -> bool:
-        """Queue one event; False when it was not queued (closing, or too slow)."""
+    def deliver(self, message: bytes) -> bool:
+        """Queue one encoded event; False when it was not queued (closing, or too slow)."""
         if self.closed_reason is not None:
             return False
-        message = {"stream": stream, "data": payload} if self.combined else payload
         try:
-            self._send.send_nowait(orjson.dumps(message))
+            self._send.send_nowait(message)
         except trio.WouldBlock:
             self.close(1008, "client too slow")
             return False
@@ -218,13 +217,14 @@ class Connection:
         for name in names:
             if name not in self.subscriptions:
                 self.subscriptions.append(name)
-                self.hub.interest_changed(self.product, name, +1)
+                if self.receives(name):
+                    self.hub.add_subscriber(self, name)
 
     def unsubscribe(self, names: Iterable[str]) -> None:
         for name in names:
             if name in self.subscriptions:
                 self.subscriptions.remove(name)
-                self.hub.interest_changed(self.product, name, -1)
+                self.hub.remove_subscriber(self, name)
 
     def handle_control(self, text: str) -> None:
         """Answer one JSON control message as Binance does."""
@@ -311,39 +311,50 @@ def _error(code: int, msg: str, request_id: Any) -> dict[str, Any]:
 
 
 class StreamHub:
-    """Every open stream connection, and who wants which stream."""
+    """Every open stream connection, indexed by the streams they receive."""
 
     def __init__(self) -> None:
         self.connections: set[Connection] = set()
-        self._interest: dict[tuple[Product, str], int] = {}
+        self._subscribers: dict[tuple[Product, str], list[Connection]] = {}
         self.messages_sent = 0
 
-    def interest_changed(self, product: Product, stream: str, delta: int) -> None:
-        key = (product, stream)
-        count = self._interest.get(key, 0) + delta
-        if count > 0:
-            self._interest[key] = count
-        else:
-            self._interest.pop(key, None)
+    def add_subscriber(self, connection: Connection, stream: str) -> None:
+        self._subscribers.setdefault((connection.product, stream), []).append(connection)
+
+    def remove_subscriber(self, connection: Connection, stream: str) -> None:
+        key = (connection.product, stream)
+        subscribers = self._subscribers.get(key)
+        if subscribers is not None and connection in subscribers:
+            subscribers.remove(connection)
+            if not subscribers:
+                del self._subscribers[key]
 
     def wanted(self, product: Product, stream: str) -> bool:
-        """Whether any connection subscribes to ``stream`` (producers skip work otherwise)."""
-        return (product, stream) in self._interest
+        """Whether any connection receives ``stream`` (producers skip work otherwise)."""
+        return (product, stream) in self._subscribers
 
     def streams(self) -> list[tuple[Product, str]]:
-        return sorted(self._interest, key=lambda key: (key[0].value, key[1]))
+        return sorted(self._subscribers, key=lambda key: (key[0].value, key[1]))
 
     def publish(self, product: Product, stream: str, payload: Any) -> None:
-        """Send ``payload`` to every connection of ``product`` subscribed to ``stream``."""
-        if (product, stream) not in self._interest:
+        """Send ``payload`` to every connection of ``product`` that receives ``stream``.
+
+        The event is encoded once for raw connections and once for combined ones,
+        whatever the number of subscribers.
+        """
+        subscribers = self._subscribers.get((product, stream))
+        if not subscribers:
             return
-        for connection in list(self.connections):
-            if (
-                connection.product is product
-                and stream in connection.subscriptions
-                and connection.receives(stream)
-            ):
-                self.messages_sent += connection.deliver(stream, payload)
+        raw = combined = b""
+        for connection in list(subscribers):
+            if connection.combined:
+                if not combined:
+                    combined = orjson.dumps({"stream": stream, "data": payload})
+                self.messages_sent += connection.deliver(combined)
+            else:
+                if not raw:
+                    raw = orjson.dumps(payload)
+                self.messages_sent += connection.deliver(raw)
 
     def attach(self, connection: Connection) -> None:
         self.connections.add(connection)
