@@ -272,16 +272,41 @@ def _one_or_many(call: Call, build: Callable[[Instrument], Any]) -> Any:
     return [build(instrument) for instrument in call.instruments()]
 
 
+#: Spot's ``type=MINI`` 24 h ticker keeps these fields of the full one.
+MINI_TICKER_FIELDS = (
+    "symbol",
+    "openPrice",
+    "highPrice",
+    "lowPrice",
+    "lastPrice",
+    "volume",
+    "quoteVolume",
+    "openTime",
+    "closeTime",
+    "firstId",
+    "lastId",
+    "count",
+)
+
+
 def ticker_24hr(call: Call) -> Any:
+    mini = False
+    if call.product is Product.SPOT:
+        kind = call.request.get("type") or "FULL"
+        if kind not in ("FULL", "MINI"):
+            raise VenueError.invalid_ticker_type(product=call.product.value)
+        mini = kind == "MINI"
+
     def build(instrument: Instrument) -> Any:
         ticker = call.market(instrument).ticker_24hr(call.now_ms)
-        return payloads.ticker_24hr(
+        full = payloads.ticker_24hr(
             call.product.value,
             symbol=instrument.symbol,
             **ticker_arguments(ticker),
             precision=precision_of(instrument),
             pair=instrument.pair if call.product is Product.COINM else None,
         )
+        return {name: full[name] for name in MINI_TICKER_FIELDS} if mini else full
 
     return _one_or_many(call, build)
 

@@ -149,6 +149,14 @@ async def test_binance_errors(rest) -> None:
         response = await rest.get(path, params=params)
         assert response.status_code == 400, (path, response.text)
         assert response.json()["code"] == -1130
+    mini = (
+        await rest.get("/api/v3/ticker/24hr", params={"symbol": "BTCUSDT", "type": "MINI"})
+    ).json()
+    assert "bidPrice" not in mini
+    assert mini["symbol"] == "BTCUSDT"
+    assert set(mini) >= {"openPrice", "lastPrice", "volume", "count"}
+    wrong = await rest.get("/api/v3/ticker/24hr", params={"symbol": "BTCUSDT", "type": "TINY"})
+    assert wrong.json() == {"code": -1139, "msg": "Invalid ticker type."}
     response = await rest.get("/api/v3/depth?symbol=BTCUSDT&symbol=ETHUSDT")
     assert response.json() == {"code": -1101, "msg": "Duplicate values for a parameter detected."}
     # Unknown harmless parameters are tolerated; parameter order does not matter.
