@@ -77,6 +77,7 @@ class VenueApp:
         hub.attach(connection)
         try:
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(_expire, connection, self.venue.max_connection_s)
                 nursery.start_soon(
                     _pump,
                     send,
@@ -101,6 +102,12 @@ class VenueApp:
                 nursery.cancel_scope.cancel()
         finally:
             hub.detach(connection)
+
+
+async def _expire(connection: Connection, lifetime_s: float) -> None:
+    """Binance disconnects every stream connection after 24 hours."""
+    await trio.sleep(lifetime_s)
+    connection.close(1000, "connection lifetime expired")
 
 
 async def reject_handshake(send: Any, status: int, body: dict[str, Any] | None = None) -> None:

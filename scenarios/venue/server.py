@@ -93,6 +93,8 @@ class Venue:
         self.slow_client_s = 5.0
         #: Messages queued per stream connection before a slow client is disconnected.
         self.send_buffer = SEND_BUFFER
+        #: Stream connections are closed after this long, as Binance does after 24 hours.
+        self.max_connection_s = 24 * 3600.0
 
     def instrument(self, product: Product, symbol: str) -> Instrument | None:
         return self.instruments[product].get(symbol)

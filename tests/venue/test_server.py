@@ -544,3 +544,12 @@ async def eventually(condition, seconds: float = 25) -> None:
             return
         await trio.sleep(0.1)
     raise AssertionError("the condition never held")
+
+
+async def test_stream_connections_expire_like_binances(venue) -> None:
+    venue.max_connection_s = 0.5
+    async with open_websocket_url(venue.urls["ws"]["spot"] + "/ws/btcusdt@depth@100ms") as ws:
+        with pytest.raises(ConnectionClosed):
+            await drain_until_closed(ws)
+        assert ws.closed.code == 1000
+        assert ws.closed.reason == "connection lifetime expired"
