@@ -144,7 +144,3 @@ async def _pump(
         await send({"type": "websocket.close", "code": code, "reason": reason})
     await trio.sleep(CLOSE_HANDSHAKE_S)
     scope.cancel()
-
-
-def json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()

@@ -67,7 +67,9 @@ class ControlApi:
                 )
             else:
                 response = Response.json(handler(data))
-        except (ControlError, orjson.JSONDecodeError) as error:
+        except (ControlError, orjson.JSONDecodeError, ValueError, TypeError) as error:
+            # ValueError also carries the market's refusals (a price that would cross the
+            # book, removing a side's last level).
             response = Response.json({"error": str(error)}, status=400)
         await send_response(send, response)
 

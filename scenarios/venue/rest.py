@@ -473,6 +473,13 @@ def _market_routes() -> dict[tuple[str, str], Route]:
     return routes
 
 
+def _product_of(path: str) -> str:
+    for prefix, product in PREFIXES.items():
+        if path.startswith(prefix):
+            return product.value
+    return Product.SPOT.value
+
+
 class RestServer:
     """The REST pipeline of one venue (see the module docstring)."""
 
@@ -491,7 +498,11 @@ class RestServer:
         if path.startswith("/_venue/"):
             await self.venue.control.handle(scope, receive, send)
             return
-        response = await self._respond(scope, receive, path)
+        try:
+            response = await self._respond(scope, receive, path)
+        except Exception as exc:  # a venue bug: answer as Binance does, keep serving
+            response = Response.error(VenueError.unknown(product=_product_of(path)))
+            response = attrs.evolve(response, headers=(("X-Venue-Error", type(exc).__name__),))
         await send_response(send, response)
 
     async def _respond(self, scope: dict[str, Any], receive: Any, path: str) -> Response:

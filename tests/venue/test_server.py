@@ -553,3 +553,42 @@ async def test_stream_connections_expire_like_binances(venue) -> None:
             await drain_until_closed(ws)
         assert ws.closed.code == 1000
         assert ws.closed.reason == "connection lifetime expired"
+
+
+async def test_bad_control_requests_are_answered_not_crashed(venue, rest) -> None:
+    crossing = await rest.post(
+        "/_venue/liquidity",
+        json={
+            "product": "spot",
+            "symbol": "BTCUSDT",
+            "side": "BID",
+            "price": "99999",
+            "quantity": "1",
+        },
+    )
+    assert crossing.status_code == 400
+    assert "error" in crossing.json()
+    bad_status = await rest.post(
+        "/_venue/faults/endpoint", json={"path": "/api/v3/ping", "http_status": "x"}
+    )
+    assert bad_status.status_code == 400
+    assert (await rest.get("/api/v3/ping")).status_code == 200
+
+
+async def test_a_handler_bug_is_a_binance_500_and_the_venue_keeps_serving(venue, rest) -> None:
+    from scenarios.venue.auth import Security
+    from scenarios.venue.instruments import Product
+    from scenarios.venue.rest import Route
+
+    def broken(call) -> None:
+        raise KeyError("a venue bug")
+
+    venue.rest.add_route("GET", "/api/v3/broken", Route(Product.SPOT, Security.NONE, broken))
+    response = await rest.get("/api/v3/broken")
+    assert response.status_code == 500
+    assert response.json() == {
+        "code": -1000,
+        "msg": "An unknown error occurred while processing the request.",
+    }
+    assert response.headers["x-venue-error"] == "KeyError"
+    assert (await rest.get("/api/v3/ping")).status_code == 200
