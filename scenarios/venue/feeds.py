@@ -24,7 +24,7 @@ import trio
 
 from scenarios.venue import payloads
 from scenarios.venue.instruments import Instrument, Product
-from scenarios.venue.market import BookUpdate, MarketState, Ticker24hr, Trade
+from scenarios.venue.market import BookUpdate, Kline, MarketState, Ticker24hr, Trade
 
 if TYPE_CHECKING:
     from scenarios.venue.server import Venue
@@ -76,6 +76,23 @@ def ticker_arguments(ticker: Ticker24hr) -> dict[str, Any]:
         "first_trade_id": ticker.first_trade_id,
         "last_trade_id": ticker.last_trade_id,
         "trade_count": ticker.trade_count,
+    }
+
+
+def kline_arguments(kline: Kline) -> dict[str, Any]:
+    """A candle as the keyword arguments the REST row and the stream event share."""
+    return {
+        "open_time": kline.open_time_ms,
+        "close_time": kline.close_time_ms,
+        "open_price": kline.open,
+        "high_price": kline.high,
+        "low_price": kline.low,
+        "close_price": kline.close,
+        "volume": kline.volume,
+        "notional_volume": kline.quote_volume,
+        "trade_count": kline.trade_count,
+        "taker_buy_volume": kline.taker_buy_base_volume,
+        "taker_buy_notional_volume": kline.taker_buy_quote_volume,
     }
 
 
@@ -373,26 +390,16 @@ class Feeds:
 
     @staticmethod
     def _kline(
-        symbol: str, feed: _SymbolFeed, interval: str, kline: Any, closed: bool, now: int
+        symbol: str, feed: _SymbolFeed, interval: str, kline: Kline, closed: bool, now: int
     ) -> dict[str, Any]:
         return payloads.kline_event(
             symbol=symbol,
             event_time=now,
             interval=interval,
-            open_time=kline.open_time_ms,
-            close_time=kline.close_time_ms,
             first_trade_id=kline.first_trade_id,
             last_trade_id=kline.last_trade_id,
-            open_price=kline.open,
-            close_price=kline.close,
-            high_price=kline.high,
-            low_price=kline.low,
-            volume=kline.volume,
-            trade_count=kline.trade_count,
             is_closed=closed,
-            notional_volume=kline.quote_volume,
-            taker_buy_volume=kline.taker_buy_base_volume,
-            taker_buy_notional_volume=kline.taker_buy_quote_volume,
+            **kline_arguments(kline),
             precision=feed.precision,
         )
 

@@ -20,7 +20,7 @@ import trio
 from scenarios.venue import payloads
 from scenarios.venue.auth import Security, authenticate
 from scenarios.venue.errors import VenueError
-from scenarios.venue.feeds import precision_of, ticker_arguments
+from scenarios.venue.feeds import kline_arguments, precision_of, ticker_arguments
 from scenarios.venue.http import Request, Response, parse_params, read_body, send_response
 from scenarios.venue.instruments import Instrument, Product, exchange_info_json
 from scenarios.venue.limits import endpoint_cost
@@ -80,13 +80,19 @@ class Call:
             raise VenueError.mandatory_param_empty_or_malformed(name, product=self.product.value)
         return value
 
-    def instrument(self, *, required: bool = True) -> Instrument | None:
+    def instrument(self) -> Instrument:
+        """The instrument named by the mandatory ``symbol`` parameter."""
+        found = self.optional_instrument()
+        if found is None:
+            raise VenueError.mandatory_param_empty_or_malformed(
+                "symbol", product=self.product.value
+            )
+        return found
+
+    def optional_instrument(self) -> Instrument | None:
+        """The instrument named by ``symbol``, or None when the parameter is absent."""
         symbol = self.request.get("symbol")
         if symbol is None:
-            if required:
-                raise VenueError.mandatory_param_empty_or_malformed(
-                    "symbol", product=self.product.value
-                )
             return None
         instrument = self.venue.instrument(self.product, symbol.upper())
         if instrument is None:
@@ -95,7 +101,7 @@ class Call:
 
     def instruments(self) -> list[Instrument]:
         """``symbol``, ``symbols`` (a JSON array) or, with neither, every instrument."""
-        single = self.instrument(required=False)
+        single = self.optional_instrument()
         if single is not None:
             return [single]
         raw = self.request.get("symbols")
@@ -155,7 +161,6 @@ def exchange_info(call: Call) -> Any:
 
 def depth(call: Call) -> Any:
     instrument = call.instrument()
-    assert instrument is not None
     if call.product is Product.SPOT:
         limit = min(call.integer("limit", 100) or 100, SPOT_DEPTH_MAX)
     else:
@@ -194,14 +199,12 @@ def _trade_rows(call: Call, instrument: Instrument, trades: list[Any]) -> list[A
 
 def trades(call: Call) -> Any:
     instrument = call.instrument()
-    assert instrument is not None
     limit = min(call.integer("limit", 500) or 500, 1000)
     return _trade_rows(call, instrument, call.market(instrument).recent_trades(limit))
 
 
 def historical_trades(call: Call) -> Any:
     instrument = call.instrument()
-    assert instrument is not None
     spot = call.product is Product.SPOT
     limit = min(call.integer("limit", 500 if spot else 100) or 100, 1000 if spot else 500)
     found = call.market(instrument).historical_trades(call.integer("fromId"), limit)
@@ -210,7 +213,6 @@ def historical_trades(call: Call) -> Any:
 
 def agg_trades(call: Call) -> Any:
     instrument = call.instrument()
-    assert instrument is not None
     start, end = call.times()
     limit = min(call.integer("limit", 500) or 500, 1000)
     found = call.market(instrument).agg_trades(call.integer("fromId"), start, end, limit)
@@ -233,7 +235,6 @@ def agg_trades(call: Call) -> Any:
 
 def klines(call: Call) -> Any:
     instrument = call.instrument()
-    assert instrument is not None
     interval = call.required("interval")
     allowed = SPOT_KLINE_INTERVALS if call.product is Product.SPOT else FUTURES_KLINE_INTERVALS
     if interval not in allowed:
@@ -243,29 +244,12 @@ def klines(call: Call) -> Any:
     limit = min(call.integer("limit", 500) or 500, maximum)
     rows = call.market(instrument).klines(interval, start, end, limit, now_ms=call.now_ms)
     precision = precision_of(instrument)
-    return [
-        payloads.kline_row(
-            open_time=row.open_time_ms,
-            close_time=row.close_time_ms,
-            open_price=row.open,
-            high_price=row.high,
-            low_price=row.low,
-            close_price=row.close,
-            volume=row.volume,
-            notional_volume=row.quote_volume,
-            trade_count=row.trade_count,
-            taker_buy_volume=row.taker_buy_base_volume,
-            taker_buy_notional_volume=row.taker_buy_quote_volume,
-            precision=precision,
-        )
-        for row in rows
-    ]
+    return [payloads.kline_row(**kline_arguments(row), precision=precision) for row in rows]
 
 
 def _one_or_many(call: Call, build: Callable[[Instrument], Any]) -> Any:
     if call.request.get("symbol") is not None:
         instrument = call.instrument()
-        assert instrument is not None
         result = build(instrument)
         # COIN-M answers a list even for one symbol (pairs hold several contracts).
         return [result] if call.product is Product.COINM else result
@@ -346,7 +330,6 @@ def book_ticker(call: Call) -> Any:
 
 def avg_price(call: Call) -> Any:
     instrument = call.instrument()
-    assert instrument is not None
     average = call.market(instrument).avg_price(call.now_ms)
     return payloads.average_price(
         minutes=average.mins,
@@ -374,7 +357,6 @@ def premium_index(call: Call) -> Any:
 
     if call.request.get("symbol") is not None:
         instrument = call.instrument()
-        assert instrument is not None
         return [build(instrument)] if call.product is Product.COINM else build(instrument)
     return [build(instrument) for instrument in call.venue.instruments[call.product].values()]
 
@@ -382,7 +364,7 @@ def premium_index(call: Call) -> Any:
 def funding_rate(call: Call) -> Any:
     start, end = call.times()
     limit = min(call.integer("limit", 100) or 100, 1000)
-    instrument = call.instrument(required=call.product is Product.COINM)
+    instrument = call.instrument() if call.product is Product.COINM else call.optional_instrument()
     chosen = [instrument] if instrument else list(call.venue.instruments[call.product].values())
     rows = []
     for item in chosen:
@@ -420,7 +402,6 @@ def funding_info(call: Call) -> Any:
 
 def open_interest(call: Call) -> Any:
     instrument = call.instrument()
-    assert instrument is not None
     return payloads.open_interest(
         call.product.value,
         symbol=instrument.symbol,
@@ -514,7 +495,7 @@ class RestServer:
         client = (scope.get("client") or ("unknown", 0))[0]
         route = self.routes.get((method, path))
         if route is None:
-            known_path = any(p == path for _, p in self.routes)
+            known_path = any(known == path for _, known in self.routes)
             return Response(405 if known_path else 404, b"")
         product = route.product
         try:

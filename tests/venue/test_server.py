@@ -592,3 +592,18 @@ async def test_a_handler_bug_is_a_binance_500_and_the_venue_keeps_serving(venue,
     }
     assert response.headers["x-venue-error"] == "KeyError"
     assert (await rest.get("/api/v3/ping")).status_code == 200
+
+
+async def test_kline_stream_agrees_with_rest_klines(venue, rest) -> None:
+    async with open_websocket_url(venue.urls["ws"]["usdm"] + "/market/ws/btcusdt@kline_1m") as ws:
+        event = orjson.loads(await ws.get_message())
+    rows = (
+        await rest.get(
+            "/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1m", "limit": 2}
+        )
+    ).json()
+    candle = event["k"]
+    assert (event["e"], candle["i"], candle["s"]) == ("kline", "1m", "BTCUSDT")
+    assert candle["t"] in {row[0] for row in rows}
+    assert candle["T"] == candle["t"] + 60_000 - 1
+    assert Decimal(candle["l"]) <= Decimal(candle["c"]) <= Decimal(candle["h"])
