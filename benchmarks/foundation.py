@@ -15,6 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import attrs
+import trio
+import trio.testing
 
 from actors.bus import Bus
 from actors.clock import LiveClock
@@ -139,8 +141,6 @@ def bus_fan_out(events: list[Event], directory: Path, subscribers: int = 3) -> f
                 elapsed = time.perf_counter() - started
                 bus.close()
             return total / elapsed
-
-    import trio.testing
 
     return trio.run(main)
 

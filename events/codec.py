@@ -2,7 +2,8 @@
 
 * Decimal <-> str only. A float (or any non-string) where a Decimal belongs is an error, and
   so is a non-finite value: money never passes through binary floating point.
-* Events form a tagged union keyed by their stable ``TAG`` under the key ``type``.
+* Events form a tagged union keyed by their stable ``TAG`` under the key ``type``: the codec
+  maps each tag to its class and that class's hooks, fetched once.
 * A stored record is ``{seq, ts_ns, source, cause, v, event: {type, ...}}``; ``v`` is the
   event class's VERSION when written, and older dicts are upcast before structuring.
 * Structure/unstructure hooks are fetched once per class and reused on the hot path.
@@ -13,19 +14,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 import cattrs
 import orjson
 from cattrs.preconf.orjson import make_converter
-from cattrs.strategies import configure_tagged_union
 
 from events import upcast as _upcast
 from events.base import Envelope, Event
 from events.registry import EVENT_CLASSES
-
-#: The union of every registered event, usable as a field type or ``structure`` target.
-AnyEvent = Union[EVENT_CLASSES]  # noqa: UP007 - a runtime union built from a tuple
 
 
 class DecodeError(ValueError):
@@ -113,7 +110,6 @@ def build_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
     converter.register_structure_hook(Decimal, _structure_decimal)
     converter.register_unstructure_hook(Decimal, _unstructure_decimal)
     converter.register_structure_hook_factory(_is_enum, _enum_structure_factory)
-    configure_tagged_union(AnyEvent, converter, tag_generator=lambda cls: cls.TAG, tag_name="type")
     return converter
 
 

@@ -39,6 +39,12 @@ WEIGHTS = {
     "session.status": 2,
     "session.logout": 2,
 }
+#: What ``session.logon`` answers for a key that is not Ed25519 (Binance requires Ed25519).
+LOGON_NEEDS_ED25519 = {
+    Product.SPOT: (-1022, "Signature for this request is not valid."),
+    Product.USDM: (-4056, "HMAC_SHA256 API key is not supported."),
+    Product.COINM: (-4056, "HMAC_SHA256 API key is not supported."),
+}
 _DEPTH_PATHS = {
     Product.SPOT: "/api/v3/depth",
     Product.USDM: "/fapi/v1/depth",
@@ -196,12 +202,8 @@ class WsApiServer:
         )
         assert key is not None
         if key.key_type is not KeyType.ED25519:
-            raise VenueError(
-                -4056 if session.product is not Product.SPOT else -1022,
-                "HMAC_SHA256 API key is not supported."
-                if session.product is not Product.SPOT
-                else "Signature for this request is not valid.",
-            )
+            code, message = LOGON_NEEDS_ED25519[session.product]
+            raise VenueError(code, message)
         session.key = key
         session.authorized_since = now
         return self._status(session, params)

@@ -66,16 +66,16 @@ def test_unknown_type_selector_is_a_usage_error(demo_journal, capsys) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [["replay", "--verify"], ["journal", "show"], ["journal", "stats"]]
+    "command",
+    [
+        ["replay", "{journal}", "--verify"],
+        ["journal", "show", "{journal}"],
+        ["journal", "stats", "{journal}"],
+    ],
 )
 def test_a_missing_journal_exits_2(tmp_path, capsys, command) -> None:
     missing = str(tmp_path / "nowhere")
-    args = [
-        *command[:1],
-        *([command[1]] if command[0] == "journal" else []),
-        missing,
-        *([command[1]] if command[0] == "replay" else []),
-    ]
+    args = [part.format(journal=missing) for part in command]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "nowhere" in err

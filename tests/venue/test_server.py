@@ -607,3 +607,22 @@ async def test_kline_stream_agrees_with_rest_klines(venue, rest) -> None:
     assert candle["t"] in {row[0] for row in rows}
     assert candle["T"] == candle["t"] + 60_000 - 1
     assert Decimal(candle["l"]) <= Decimal(candle["c"]) <= Decimal(candle["h"])
+
+
+async def test_session_logon_needs_an_ed25519_key(venue) -> None:
+    import hashlib
+    import hmac
+
+    key = venue.first_key
+    timestamp = venue.clock.now_ms()
+    payload = f"apiKey={key.api_key}&timestamp={timestamp}".encode()
+    signature = hmac.new(key.secret.encode(), payload, hashlib.sha256).hexdigest()
+    request = {
+        "id": 1,
+        "method": "session.logon",
+        "params": {"apiKey": key.api_key, "timestamp": timestamp, "signature": signature},
+    }
+    async with open_websocket_url(venue.urls["ws_api"]["usdm"]) as ws:
+        await ws.send_message(orjson.dumps(request).decode())
+        reply = orjson.loads(await ws.get_message())
+    assert reply["error"] == {"code": -4056, "msg": "HMAC_SHA256 API key is not supported."}
