@@ -228,9 +228,11 @@ class _Table:
             raise ConfigError(self.key(name), value, expected)
         return enum_type(value)
 
-    def decimal_string(self, name: str, default: Any) -> str:
+    def decimal_string(self, name: str, default: Any) -> Any:
         expected = 'a positive decimal written as a string, e.g. "0.01"'
         value = self.get(name, str, default, expected)
+        if value is None:  # an optional key left out
+            return None
         try:
             number = Decimal(value)
         except InvalidOperation:
@@ -393,10 +395,7 @@ def _client(table: _Table) -> ClientConfig:
             raise ConfigError(
                 f"{table.key('futures_margin_types')}.{symbol}", margin_type, "CROSSED or ISOLATED"
             )
-    fee = _optional(table, "default_taker_fee", str, 'a fee rate as a string, e.g. "0.0004"')
-    if fee is not None:
-        table.used.discard("default_taker_fee")
-        table.decimal_string("default_taker_fee", _MISSING)
+    fee = table.decimal_string("default_taker_fee", None)
     client = ClientConfig(
         name=name,
         account_type=account_type,

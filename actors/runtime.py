@@ -34,7 +34,7 @@ from actors.supervisor import ChildSpec, RestartPolicy, Supervisor, failure_leav
 from actors.synthetic import NAME as SYNTHETIC_NAME
 from actors.synthetic import SyntheticMarket
 from actors.timers import TimerService
-from events.journal import FsyncPolicy, JournalStore, open_file_store
+from events.journal import FsyncPolicy, JournalReader, JournalStore, open_file_store
 from events.system import JournalRecovered, SessionStarted, SessionStopped
 
 SOURCE = "runtime"
@@ -305,7 +305,9 @@ def _children(config: Config, extra: Sequence[ChildSpec]) -> list[ChildSpec]:
     return children
 
 
-def event_counts(store: JournalStore, first_seq: int, last_seq: int) -> dict[str, int]:
+def event_counts(
+    store: JournalStore | JournalReader, first_seq: int, last_seq: int
+) -> dict[str, int]:
     """Events per type in ``first_seq..last_seq`` (for summaries)."""
     counts: collections.Counter[str] = collections.Counter()
     for _, payload in store.read(first_seq, last_seq):

@@ -76,6 +76,11 @@ from actors.config import ConfigError, config_from_dict, config_to_dict
             "1..125",
         ),
         (
+            {"clients": [{"account_type": "spot", "default_taker_fee": 0.0004}]},
+            "clients[0].default_taker_fee",
+            "written as a string",
+        ),
+        (
             {"clients": [{"account_type": "spot", "recv_window": 5000}]},
             "clients[0].recv_window",
             "known key",
