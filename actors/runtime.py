@@ -132,8 +132,9 @@ class _Stop:
             self.event.set()
 
 
-async def _watch_signals(stop: _Stop) -> None:
+async def _watch_signals(stop: _Stop, *, task_status: trio.TaskStatus[None]) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
         async for signum in signals:
             stop.request(f"signal {signal.Signals(signum).name}")
 
@@ -222,7 +223,9 @@ async def run_session(
             )
             children = _children(config, extra_children)
             if handle_signals:
-                nursery.start_soon(_watch_signals, stop)
+                # Started, not merely scheduled: a signal that arrives right after the
+                # session announces itself must already be handled.
+                await nursery.start(_watch_signals, stop)
             if seconds is not None:
                 nursery.start_soon(_stop_after, stop, seconds)
 

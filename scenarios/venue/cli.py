@@ -138,12 +138,14 @@ def tern_config(venue: Venue) -> str:
 
 
 async def serve(config: VenueConfig, write_config: Path | None) -> None:
-    async with open_venue(config) as venue:
-        if write_config is not None:
-            await trio.Path(write_config).write_text(tern_config(venue), encoding="utf-8")
-        sys.stdout.write(orjson.dumps(venue.ready_line()).decode() + "\n")
-        sys.stdout.flush()
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # The signal receiver opens before the ready line: a caller that stops the venue as soon
+    # as it reads that line must get an orderly exit, not the default SIGTERM death.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with open_venue(config) as venue:
+            if write_config is not None:
+                await trio.Path(write_config).write_text(tern_config(venue), encoding="utf-8")
+            sys.stdout.write(orjson.dumps(venue.ready_line()).decode() + "\n")
+            sys.stdout.flush()
             async for _ in signals:
                 break
 
