@@ -55,7 +55,7 @@ import itertools
 import random
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Final, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 import attrs
 
@@ -75,11 +75,15 @@ __all__ = [
     "FundingRecord",
     "Kline",
     "Level",
+    "MakerFill",
     "MarketEvent",
     "MarketQueryError",
     "MarketState",
+    "MatchResult",
     "PremiumIndex",
+    "Prevention",
     "Side",
+    "StpAction",
     "Ticker24hr",
     "Trade",
     "kline_close_time",
@@ -477,7 +481,77 @@ class ActivityConfig:
 
 
 #: What :meth:`MarketState.step` and the control hooks return.
-MarketEvent = BookUpdate | Trade
+class StpAction(enum.Enum):
+    """What self-trade prevention does when a taker meets a resting order of its own."""
+
+    EXPIRE_TAKER = "EXPIRE_TAKER"
+    EXPIRE_MAKER = "EXPIRE_MAKER"
+    EXPIRE_BOTH = "EXPIRE_BOTH"
+    DECREMENT = "DECREMENT"
+
+
+@attrs.frozen(kw_only=True)
+class MakerFill:
+    """A resting user order filled, fully or partly, by a taker.
+
+    Attributes:
+        order: The handle the order was rested with (:meth:`MarketState.rest`).
+        trade: The trade.
+        remaining: The order's quantity still on the book, hidden iceberg part included
+            (0: it has left the book).
+    """
+
+    order: Any
+    trade: Trade
+    remaining: Decimal
+
+
+@attrs.frozen(kw_only=True)
+class Prevention:
+    """A match that self-trade prevention stopped.
+
+    Attributes:
+        order: The resting order's handle.
+        price: Its price.
+        quantity: The quantity that would have traded.
+        remaining: The resting order's quantity left on the book (0: it was removed).
+        action: What was done.
+    """
+
+    order: Any
+    price: Decimal
+    quantity: Decimal
+    remaining: Decimal
+    action: StpAction
+
+
+@attrs.frozen(kw_only=True)
+class MatchResult:
+    """What one taker order did against the book (:meth:`MarketState.match`).
+
+    Attributes:
+        trades: The taker's fills, in order.
+        makers: Parallel to ``trades``: the resting user order's handle, or None for
+            background liquidity.
+        maker_fills: The resting user orders that were hit.
+        preventions: Matches self-trade prevention stopped.
+        filled: Taker quantity filled.
+        prevented: Taker quantity removed by self-trade prevention.
+        stopped_by_stp: EXPIRE_TAKER or EXPIRE_BOTH ended the match.
+        events: The trades and the book's change-set, for the public feeds.
+    """
+
+    trades: list[Trade]
+    makers: list[Any]
+    maker_fills: list[MakerFill]
+    preventions: list[Prevention]
+    filled: Decimal
+    prevented: Decimal
+    stopped_by_stp: bool
+    events: list[MarketEvent]
+
+
+MarketEvent = BookUpdate | Trade | MakerFill
 
 
 # --- kline time arithmetic -----------------------------------------------------------------
@@ -561,15 +635,31 @@ def kline_close_time(interval: str, open_ms: int) -> int:
 # --- internal state ------------------------------------------------------------------------
 
 
+class _Maker:
+    """One resting order: background liquidity (``order`` None) or a user order.
+
+    ``steps`` is what the book shows; an iceberg keeps the rest in ``hidden`` and shows
+    ``slice`` steps at a time.
+    """
+
+    __slots__ = ("hidden", "order", "slice", "steps")
+
+    def __init__(self, steps: int, order: Any = None, hidden: int = 0, slice_: int = 0) -> None:
+        self.steps = steps
+        self.order = order
+        self.hidden = hidden
+        self.slice = slice_
+
+
 class _Ladder:
-    """One side of the book: price (in ticks) -> FIFO of maker order sizes (in steps)."""
+    """One side of the book: price (in ticks) -> FIFO of resting orders (sizes in steps)."""
 
     __slots__ = ("_descending", "_orders", "_prices")
 
     def __init__(self, *, descending: bool) -> None:
         self._descending = descending
         self._prices: list[int] = []  # ascending
-        self._orders: dict[int, list[int]] = {}
+        self._orders: dict[int, list[_Maker]] = {}
 
     def __len__(self) -> int:
         return len(self._prices)
@@ -590,22 +680,37 @@ class _Ladder:
     def best_first(self) -> Iterator[int]:
         return reversed(self._prices) if self._descending else iter(self._prices)
 
+    def worst_first(self) -> Iterator[int]:
+        return iter(self._prices) if self._descending else reversed(self._prices)
+
     def total(self, ticks: int) -> int:
-        return sum(self._orders.get(ticks, ()))
+        """The level's visible quantity."""
+        return sum(maker.steps for maker in self._orders.get(ticks, ()))
+
+    def reachable(self, ticks: int) -> int:
+        """The level's quantity including hidden iceberg parts."""
+        return sum(maker.steps + maker.hidden for maker in self._orders.get(ticks, ()))
 
     def total_steps(self) -> int:
-        return sum(sum(queue) for queue in self._orders.values())
+        return sum(maker.steps for queue in self._orders.values() for maker in queue)
 
-    def queue(self, ticks: int) -> list[int]:
+    def queue(self, ticks: int) -> list[_Maker]:
         return self._orders[ticks]
 
     def add(self, ticks: int, steps: int) -> None:
+        """Rest background liquidity."""
+        self.add_maker(ticks, _Maker(steps))
+
+    def add_maker(self, ticks: int, maker: _Maker) -> None:
         queue = self._orders.get(ticks)
         if queue is None:
             bisect.insort(self._prices, ticks)
-            self._orders[ticks] = [steps]
+            self._orders[ticks] = [maker]
         else:
-            queue.append(steps)
+            queue.append(maker)
+
+    def has_user_orders(self, ticks: int) -> bool:
+        return any(maker.order is not None for maker in self._orders.get(ticks, ()))
 
     def remove_level(self, ticks: int) -> None:
         del self._orders[ticks]
@@ -742,6 +847,33 @@ class _AggBuilder:
         )
 
 
+class _Sweep:
+    """What one sweep did (see :meth:`MarketState._sweep`)."""
+
+    __slots__ = (
+        "events",
+        "filled",
+        "maker_fills",
+        "makers",
+        "prevented",
+        "preventions",
+        "stopped",
+        "stopped_by_budget",
+        "trades",
+    )
+
+    def __init__(self) -> None:
+        self.trades: list[Trade] = []
+        self.makers: list[Any] = []
+        self.maker_fills: list[MakerFill] = []
+        self.preventions: list[Prevention] = []
+        self.events: list[MarketEvent] = []
+        self.filled = 0
+        self.prevented = 0
+        self.stopped = False
+        self.stopped_by_budget = False
+
+
 def _median(values: list[Decimal]) -> Decimal:
     return sorted(values)[len(values) // 2]
 
@@ -829,6 +961,8 @@ class MarketState:
 
         self._bids = _Ladder(descending=True)
         self._asks = _Ladder(descending=False)
+        #: Resting user orders by ``id(handle)``: (handle, entry, side, price in ticks).
+        self._resting: dict[int, tuple[Any, _Maker, BookSide, int]] = {}
         spread = rng.randint(1, 3)
         best_bid = start_ticks - spread // 2
         best_ask = best_bid + spread
@@ -1020,12 +1154,20 @@ class MarketState:
             change.touch(side, ticks)
 
     def _trim(self, side: BookSide, change: _ChangeSet) -> None:
+        """Drop far levels beyond the maximum; a level holding user orders stays."""
         ladder = self._ladder(side)
-        while len(ladder) > self._max_levels:
-            worst = ladder.worst()
-            assert worst is not None
-            ladder.remove_level(worst)
-            change.touch(side, worst)
+        excess = len(ladder) - self._max_levels
+        if excess <= 0:
+            return
+        doomed = []
+        for ticks in ladder.worst_first():
+            if len(doomed) == excess:
+                break
+            if not ladder.has_user_orders(ticks):
+                doomed.append(ticks)
+        for ticks in doomed:
+            ladder.remove_level(ticks)
+            change.touch(side, ticks)
 
     def _keep_depth(self, change: _ChangeSet) -> None:
         for side in (BookSide.BID, BookSide.ASK):
@@ -1095,13 +1237,21 @@ class MarketState:
         change: _ChangeSet,
         now_ms: int,
         taker_order_id: int,
-    ) -> list[Trade]:
-        """Match a taker order against the opposite side, FIFO within each level."""
+        quote_budget: Decimal | None = None,
+        self_trade: Callable[[Any], StpAction | None] | None = None,
+    ) -> _Sweep:
+        """Match a taker order against the opposite side, FIFO within each level.
+
+        Resting user orders trade like background liquidity; ``self_trade`` decides, for
+        each user order met, whether self-trade prevention applies. With ``quote_budget``
+        the taker spends (or receives) at most that much quote.
+        """
         book_side = BookSide.ASK if side is Side.BUY else BookSide.BID
         ladder = self._ladder(book_side)
-        trades: list[Trade] = []
+        sweep = _Sweep()
         remaining = steps
-        while remaining > 0:
+        budget = quote_budget
+        while remaining > 0 and not sweep.stopped:
             best = ladder.best()
             if best is None:
                 break
@@ -1111,24 +1261,100 @@ class MarketState:
             ):
                 break
             queue = ladder.queue(best)
+            price = self._price(best)
+            step_value = price * self._step
             while remaining > 0 and queue:
-                fill = min(queue[0], remaining)
-                queue[0] -= fill
+                maker = queue[0]
+                if maker.order is not None and self_trade is not None:
+                    action = self_trade(maker.order)
+                    if action is not None:
+                        remaining -= self._prevent(sweep, queue, maker, action, price, remaining)
+                        if sweep.stopped:
+                            break
+                        continue
+                fill = min(maker.steps, remaining)
+                if budget is not None:
+                    fill = min(fill, int(budget / step_value))
+                    if fill <= 0:
+                        sweep.stopped_by_budget = True
+                        break
+                    budget -= step_value * fill
+                maker.steps -= fill
                 remaining -= fill
-                if queue[0] == 0:
-                    queue.pop(0)
-                trades.append(
-                    self._record_trade(
-                        best,
-                        fill,
-                        buyer_is_maker=side is Side.SELL,
-                        taker_order_id=taker_order_id,
-                        now_ms=now_ms,
-                    )
+                sweep.filled += fill
+                trade = self._record_trade(
+                    best,
+                    fill,
+                    buyer_is_maker=side is Side.SELL,
+                    taker_order_id=taker_order_id,
+                    now_ms=now_ms,
                 )
+                sweep.trades.append(trade)
+                sweep.makers.append(maker.order)
+                sweep.events.append(trade)
+                if maker.steps == 0:
+                    queue.pop(0)
+                    if maker.hidden > 0:
+                        maker.steps = min(maker.slice, maker.hidden)
+                        maker.hidden -= maker.steps
+                        queue.append(maker)  # a new iceberg slice joins the back
+                    elif maker.order is not None:
+                        del self._resting[id(maker.order)]
+                if maker.order is not None:
+                    fill_event = MakerFill(
+                        order=maker.order,
+                        trade=trade,
+                        remaining=self._quantity(maker.steps + maker.hidden),
+                    )
+                    sweep.maker_fills.append(fill_event)
+                    sweep.events.append(fill_event)
             ladder.prune(best)
             change.touch(book_side, best)
-        return trades
+            if sweep.stopped_by_budget:
+                break
+        return sweep
+
+    def _prevent(
+        self,
+        sweep: _Sweep,
+        queue: list[_Maker],
+        maker: _Maker,
+        action: StpAction,
+        price: Decimal,
+        remaining: int,
+    ) -> int:
+        """Apply self-trade prevention to ``maker``; returns the taker steps it removed."""
+        resting = maker.steps + maker.hidden
+        blocked = min(resting, remaining)
+        taker_removed = 0
+        if action is StpAction.DECREMENT:
+            taken_visible = min(maker.steps, blocked)
+            maker.steps -= taken_visible
+            maker.hidden -= blocked - taken_visible
+            taker_removed = blocked
+            if maker.steps == 0 and maker.hidden > 0:
+                maker.steps = min(maker.slice, maker.hidden)
+                maker.hidden -= maker.steps
+        if action in (StpAction.EXPIRE_MAKER, StpAction.EXPIRE_BOTH):
+            maker.steps = maker.hidden = 0
+        if action in (StpAction.EXPIRE_TAKER, StpAction.EXPIRE_BOTH):
+            taker_removed = remaining
+            sweep.stopped = True
+        left = maker.steps + maker.hidden
+        if left == 0:
+            queue.remove(maker)
+            del self._resting[id(maker.order)]
+        sweep.prevented += taker_removed
+        sweep.preventions.append(
+            Prevention(
+                order=maker.order,
+                price=price,
+                quantity=self._quantity(blocked),
+                remaining=self._quantity(left),
+                action=action,
+            )
+        )
+        return taker_removed
 
     def _new_taker_order_id(self) -> int:
         taker_order_id = self._next_taker_order_id
@@ -1215,6 +1441,8 @@ class MarketState:
         ticks = near[rng.randrange(len(near))]
         queue = ladder.queue(ticks)
         index = rng.randrange(len(queue))
+        if queue[index].order is not None:
+            return None  # only background liquidity cancels at random
         if len(queue) == 1 and len(ladder) <= self._min_levels:
             return None
         del queue[index]
@@ -1240,7 +1468,7 @@ class MarketState:
         if steps <= 0:
             return []
         change = _ChangeSet()
-        trades = self._sweep(
+        sweep = self._sweep(
             side,
             steps,
             limit_ticks=None,
@@ -1249,7 +1477,7 @@ class MarketState:
             taker_order_id=self._new_taker_order_id(),
         )
         self._keep_depth(change)
-        events: list[MarketEvent] = list(trades)
+        events = sweep.events
         update = self._emit(change, now_ms)
         if update is not None:
             events.append(update)
@@ -1302,7 +1530,7 @@ class MarketState:
         limit_ticks = None if limit_price is None else self._to_ticks(limit_price, "limit price")
         now_ms = self._advance(now_ms)
         change = _ChangeSet()
-        trades = self._sweep(
+        sweep = self._sweep(
             side,
             steps,
             limit_ticks=limit_ticks,
@@ -1313,7 +1541,7 @@ class MarketState:
         for book_side in (BookSide.BID, BookSide.ASK):
             if not self._ladder(book_side):
                 self._refill(book_side, change, self._depth_levels)
-        events: list[MarketEvent] = list(trades)
+        events = sweep.events
         update = self._emit(change, now_ms)
         if update is not None:
             events.append(update)
@@ -1354,7 +1582,7 @@ class MarketState:
             raise ValueError(f"price {price} leaves no room for a book within the price filter")
         now_ms = self._advance(now_ms)
         change = _ChangeSet()
-        trades: list[Trade] = []
+        trades: list[MarketEvent] = []
         best_bid, best_ask = self._top_ticks()
         if best_ask < new_ask or best_bid > new_bid:
             moving_up = best_ask < new_ask
@@ -1367,14 +1595,15 @@ class MarketState:
                 if (ticks <= limit if moving_up else ticks >= limit)
             ]
             taker_order_id = self._new_taker_order_id()
-            trades = self._sweep(
+            sweep = self._sweep(
                 side,
-                sum(ladder.total(ticks) for ticks in in_way),
+                sum(ladder.reachable(ticks) for ticks in in_way),
                 limit_ticks=limit,
                 change=change,
                 now_ms=now_ms,
                 taker_order_id=taker_order_id,
             )
+            trades = sweep.events
             # The last lot fills at the target itself (a maker there is filled entirely, so
             # the level never shows in the book).
             last_ticks = doubled_ticks // 2 if moving_up else (doubled_ticks + 1) // 2
@@ -1469,24 +1698,232 @@ class MarketState:
         ladder = self._ladder(side)
         if ticks not in ladder:
             return None
-        removes_level = steps is None or steps >= ladder.total(ticks)
+        queue = ladder.queue(ticks)
+        background = sum(maker.steps for maker in queue if maker.order is None)
+        if background == 0:
+            return None  # only user orders rest there: they are not the control API's
+        removes_level = (steps is None or steps >= background) and not ladder.has_user_orders(ticks)
         if removes_level and len(ladder) == 1:
             raise ValueError(f"cannot remove the last {side.value} level: a side never empties")
         now_ms = self._advance(now_ms)
         if removes_level:
             ladder.remove_level(ticks)
         else:
-            assert steps is not None
-            queue = ladder.queue(ticks)
-            while steps > 0:
-                taken = min(queue[-1], steps)
-                queue[-1] -= taken
-                steps -= taken
-                if queue[-1] == 0:
-                    queue.pop()
+            left = background if steps is None else min(steps, background)
+            for maker in reversed(list(queue)):
+                if left == 0:
+                    break
+                if maker.order is not None:
+                    continue
+                taken = min(maker.steps, left)
+                maker.steps -= taken
+                left -= taken
+                if maker.steps == 0:
+                    queue.remove(maker)
         change = _ChangeSet()
         change.touch(side, ticks)
         return self._emit(change, now_ms)
+
+    # --- user orders (the matching engine's interface) --------------------------------------
+
+    @_in_context
+    def match(
+        self,
+        side: Side,
+        quantity: Decimal | None,
+        now_ms: int,
+        *,
+        limit_price: Decimal | None = None,
+        quote_budget: Decimal | None = None,
+        self_trade: Callable[[Any], StpAction | None] | None = None,
+    ) -> MatchResult:
+        """Match a user's taker order against the book in price-time priority.
+
+        Background liquidity and resting user orders trade alike. What cannot fill is left
+        to the caller: nothing is rested here. A side emptied by the sweep is refilled with
+        background liquidity in the same change-set.
+
+        Args:
+            side: The taker's side.
+            quantity: Quantity to fill (a positive multiple of the step), or None to be
+                bounded by ``quote_budget`` only.
+            now_ms: The current time, epoch ms.
+            limit_price: Worst acceptable price, or None for none.
+            quote_budget: Most quote to spend (BUY) or receive (SELL); fills stay whole
+                steps (Binance's ``quoteOrderQty``).
+            self_trade: Called with each resting user order met; None trades with it, an
+                :class:`StpAction` applies self-trade prevention instead.
+
+        Returns:
+            The :class:`MatchResult`.
+
+        Raises:
+            ValueError: A misaligned quantity or price, or neither quantity nor budget.
+        """
+        if quantity is None:
+            if quote_budget is None or quote_budget <= 0:
+                raise ValueError("a match needs a quantity or a positive quote budget")
+            steps = 10**30
+        else:
+            steps = self._to_steps(quantity, "quantity")
+        limit_ticks = None if limit_price is None else self._to_ticks(limit_price, "limit price")
+        now_ms = self._advance(now_ms)
+        change = _ChangeSet()
+        sweep = self._sweep(
+            side,
+            steps,
+            limit_ticks=limit_ticks,
+            change=change,
+            now_ms=now_ms,
+            taker_order_id=self._new_taker_order_id(),
+            quote_budget=quote_budget,
+            self_trade=self_trade,
+        )
+        for book_side in (BookSide.BID, BookSide.ASK):
+            if not self._ladder(book_side):
+                self._refill(book_side, change, self._depth_levels)
+        events: list[MarketEvent] = list(sweep.trades)
+        update = self._emit(change, now_ms)
+        if update is not None:
+            events.append(update)
+        return MatchResult(
+            trades=sweep.trades,
+            makers=sweep.makers,
+            maker_fills=sweep.maker_fills,
+            preventions=sweep.preventions,
+            filled=self._quantity(sweep.filled),
+            prevented=self._quantity(sweep.prevented),
+            stopped_by_stp=sweep.stopped,
+            events=events,
+        )
+
+    def available(self, side: Side, limit_price: Decimal | None) -> Decimal:
+        """The quantity a taker of ``side`` could reach within ``limit_price`` (hidden
+        iceberg parts included; self-trade prevention not considered)."""
+        ladder = self._asks if side is Side.BUY else self._bids
+        limit_ticks = None if limit_price is None else limit_price / self._tick
+        steps = 0
+        for ticks in ladder.best_first():
+            if limit_ticks is not None and (
+                (side is Side.BUY and ticks > limit_ticks)
+                or (side is Side.SELL and ticks < limit_ticks)
+            ):
+                break
+            steps += ladder.reachable(ticks)
+        return self._quantity(steps)
+
+    @_in_context
+    def rest(
+        self,
+        order: Any,
+        side: Side,
+        price: Decimal,
+        quantity: Decimal,
+        now_ms: int,
+        *,
+        visible: Decimal | None = None,
+    ) -> BookUpdate:
+        """Put a user order on the book, at the back of its level's queue.
+
+        Args:
+            order: The order's handle (compared by identity); it comes back in
+                :class:`MakerFill` and :class:`Prevention` and names it to :meth:`withdraw`.
+            side: BUY rests a bid, SELL an ask.
+            price: A tick-aligned price within the price filter.
+            quantity: The order's open quantity (a positive multiple of the step).
+            now_ms: The current time, epoch ms.
+            visible: An iceberg's displayed slice: the book shows this much at a time.
+
+        Returns:
+            The change-set.
+
+        Raises:
+            ValueError: Misaligned values, a price that would cross the book (match
+                first), or a handle already resting.
+        """
+        ticks = self._to_ticks(price, "price")
+        steps = self._to_steps(quantity, "quantity")
+        slice_ = steps if visible is None else self._to_steps(visible, "visible quantity")
+        if id(order) in self._resting:
+            raise ValueError("this order is already resting")
+        book_side = BookSide.BID if side is Side.BUY else BookSide.ASK
+        if side is Side.BUY:
+            opposite = self._asks.best()
+            if opposite is not None and ticks >= opposite:
+                raise ValueError(f"bid {price} would cross the best ask {self._price(opposite)}")
+        else:
+            opposite = self._bids.best()
+            if opposite is not None and ticks <= opposite:
+                raise ValueError(f"ask {price} would cross the best bid {self._price(opposite)}")
+        now_ms = self._advance(now_ms)
+        shown = min(slice_, steps)
+        maker = _Maker(shown, order, steps - shown, slice_)
+        self._ladder(book_side).add_maker(ticks, maker)
+        self._resting[id(order)] = (order, maker, book_side, ticks)
+        change = _ChangeSet()
+        change.touch(book_side, ticks)
+        update = self._emit(change, now_ms)
+        assert update is not None
+        return update
+
+    @_in_context
+    def withdraw(self, order: Any, now_ms: int) -> BookUpdate | None:
+        """Take a resting user order off the book; None when it is not resting."""
+        entry = self._resting.pop(id(order), None)
+        if entry is None:
+            return None
+        _, maker, book_side, ticks = entry
+        ladder = self._ladder(book_side)
+        ladder.queue(ticks).remove(maker)
+        ladder.prune(ticks)
+        change = _ChangeSet()
+        change.touch(book_side, ticks)
+        if not ladder:
+            self._refill(book_side, change, self._depth_levels)
+        return self._emit(change, self._advance(now_ms))
+
+    @_in_context
+    def reduce(self, order: Any, remaining: Decimal, now_ms: int) -> BookUpdate | None:
+        """Lower a resting order's open quantity, keeping its place in the queue.
+
+        Returns:
+            The change-set, or None when the order is not resting.
+
+        Raises:
+            ValueError: ``remaining`` misaligned, or not below the current quantity.
+        """
+        entry = self._resting.get(id(order))
+        if entry is None:
+            return None
+        _, maker, book_side, ticks = entry
+        steps = self._to_steps(remaining, "remaining quantity")
+        if steps >= maker.steps + maker.hidden:
+            raise ValueError("a reduction must lower the order's quantity")
+        maker.steps = min(maker.steps, steps)
+        maker.hidden = steps - maker.steps
+        change = _ChangeSet()
+        change.touch(book_side, ticks)
+        return self._emit(change, self._advance(now_ms))
+
+    def resting(self, order: Any) -> Decimal | None:
+        """A resting order's open quantity (hidden part included); None if not resting."""
+        entry = self._resting.get(id(order))
+        if entry is None:
+            return None
+        maker = entry[1]
+        return self._quantity(maker.steps + maker.hidden)
+
+    def best(self, side: BookSide) -> Decimal | None:
+        """The best price of a book side."""
+        ticks = self._ladder(side).best()
+        return None if ticks is None else self._price(ticks)
+
+    def level(self, side: BookSide, n: int) -> Decimal | None:
+        """The ``n``-th best price of a book side (``n`` = 1 is the best); None past the end."""
+        if n < 1:
+            raise ValueError("levels count from 1")
+        ticks = next(itertools.islice(self._ladder(side).best_first(), n - 1, None), None)
+        return None if ticks is None else self._price(ticks)
 
     def top(self, n: int) -> tuple[list[Level], list[Level]]:
         """The best ``n`` levels of each side.
