@@ -12,12 +12,14 @@ Hypercorn frames HTTP and WebSocket; this module only routes:
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import trio
 
-from scenarios.venue.streams import Connection, parse_stream_path
+from scenarios.venue.instruments import Product
+from scenarios.venue.streams import Connection, StreamPath, parse_stream_path
 
 if TYPE_CHECKING:
     from scenarios.venue.server import Venue
@@ -64,7 +66,8 @@ class VenueApp:
         if self.venue.faults.refuse_streams:
             await reject_handshake(send, 503)
             return
-        if where.listen_key is not None and not self.venue.user_streams_accept(where):
+        user_keys = user_stream_keys(where, scope.get("query_string", b""))
+        if any(self.venue.user_data.valid_key(where.product, key) is None for key, _ in user_keys):
             await reject_handshake(
                 send, 400, {"code": -1125, "msg": "This listenKey does not exist."}
             )
@@ -75,6 +78,9 @@ class VenueApp:
         connection = Connection(hub, where, send_channel)
         connection.subscribe(where.streams)
         hub.attach(connection)
+        user_streams = self.venue.user_data.attach_stream(
+            connection, user_keys, combined=where.combined
+        )
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_expire, connection, self.venue.max_connection_s)
@@ -102,6 +108,32 @@ class VenueApp:
                 nursery.cancel_scope.cancel()
         finally:
             hub.detach(connection)
+            self.venue.user_data.detach(user_streams)
+
+
+def user_stream_keys(
+    where: StreamPath, query_string: bytes
+) -> list[tuple[str, frozenset[str] | None]]:
+    """The listen keys a stream connection follows, each with its ``events`` filter.
+
+    USD-M user streams live on the ``/private`` route (``?listenKey=K[&events=A/B]``,
+    repeated on ``/private/stream``); COIN-M's at ``/ws/<listenKey>``. The legacy USD-M
+    ``/ws/<listenKey>`` connects but follows nothing, as on Binance since 2026-04-23.
+    """
+    if where.product is Product.USDM:
+        if where.route != "private":
+            return []
+        pairs = urllib.parse.parse_qsl(query_string.decode("utf-8", "replace"))
+        keys: list[tuple[str, frozenset[str] | None]] = []
+        for name, value in pairs:
+            if name == "listenKey":
+                keys.append((value, None))
+            elif name == "events" and keys:
+                keys[-1] = (keys[-1][0], frozenset(e for e in value.split("/") if e))
+        return keys
+    if where.product is Product.COINM and where.listen_key is not None:
+        return [(where.listen_key, None)]
+    return []
 
 
 async def _expire(connection: Connection, lifetime_s: float) -> None:

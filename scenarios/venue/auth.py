@@ -179,11 +179,14 @@ def generate_hmac(
     return ApiKey.hmac(api_key, secret, permissions=permissions, label=label)
 
 
+_WHITESPACE = re.compile(r"\s")
+
+
 def _well_formed(api_key: str | None) -> bool:
     """Binance keys are 64 alphanumerics; be lenient and refuse only the clearly broken."""
     if not api_key or len(api_key) > MAX_API_KEY_LENGTH:
         return False
-    return all(character.isprintable() and not character.isspace() for character in api_key)
+    return api_key.isprintable() and _WHITESPACE.search(api_key) is None
 
 
 class KeyRegistry:
@@ -234,8 +237,10 @@ class KeyRegistry:
 
 
 def _parameter_name(segment: bytes) -> str:
-    name = segment.split(b"=", 1)[0]
-    return urllib.parse.unquote_plus(name.decode("utf-8", "replace"))
+    name = segment.partition(b"=")[0]
+    if b"%" in name or b"+" in name:
+        return urllib.parse.unquote_plus(name.decode("utf-8", "replace"))
+    return name.decode("utf-8", "replace")
 
 
 def _without_signature(raw: bytes) -> bytes:

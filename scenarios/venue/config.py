@@ -42,6 +42,18 @@ DEFAULT_BALANCES: dict[str, dict[str, str]] = {
 }
 
 
+#: The rate limits a config may override: name -> (pool, limit type, interval, number).
+LIMIT_NAMES: dict[str, tuple[str, str, str, int]] = {
+    "spot_weight_1m": ("spot", "REQUEST_WEIGHT", "MINUTE", 1),
+    "spot_orders_10s": ("spot", "ORDERS", "SECOND", 10),
+    "spot_orders_1d": ("spot", "ORDERS", "DAY", 1),
+    "spot_raw_requests_5m": ("spot", "RAW_REQUESTS", "MINUTE", 5),
+    "futures_weight_1m": ("futures", "REQUEST_WEIGHT", "MINUTE", 1),
+    "futures_orders_1m": ("futures", "ORDERS", "MINUTE", 1),
+    "futures_orders_10s": ("futures", "ORDERS", "SECOND", 10),
+}
+
+
 @attrs.frozen
 class KeySpec:
     """One API key to register: HMAC (``secret``) or asymmetric (``public_key_pem``)."""
@@ -66,8 +78,8 @@ class VenueConfig:
     )
     instruments: tuple[dict[str, Any], ...] = ()
     epoch_ms: int | None = None
-    #: Overrides of the request-weight limit per minute, by pool ("spot", "futures").
-    weight_limits: dict[str, int] = attrs.field(factory=dict)
+    #: Overrides of the rate limits, by name (see :data:`LIMIT_NAMES`).
+    limits: dict[str, int] = attrs.field(factory=dict)
 
 
 def _fail(key: str, value: Any, expected: str) -> ValueError:
@@ -126,14 +138,13 @@ def venue_config_from_dict(data: dict[str, Any], *, base: Path = Path(".")) -> V
     limits = data.get("limits", {})
     if not isinstance(limits, dict):
         raise _fail("limits", limits, "a table such as { spot_weight_1m = 6000 }")
-    weight_limits = {}
+    overrides = {}
     for name, value in limits.items():
-        pool = {"spot_weight_1m": "spot", "futures_weight_1m": "futures"}.get(name)
-        if pool is None:
-            raise _fail(f"limits.{name}", value, "spot_weight_1m or futures_weight_1m")
+        if name not in LIMIT_NAMES:
+            raise _fail(f"limits.{name}", value, "one of " + ", ".join(LIMIT_NAMES))
         if type(value) is not int or value <= 0:
             raise _fail(f"limits.{name}", value, "a positive integer")
-        weight_limits[pool] = value
+        overrides[name] = value
     instruments = data.get("instruments", [])
     if not isinstance(instruments, list) or not all(isinstance(i, dict) for i in instruments):
         raise _fail("instruments", instruments, "an array of tables ([[instruments]])")
@@ -145,7 +156,7 @@ def venue_config_from_dict(data: dict[str, Any], *, base: Path = Path(".")) -> V
         keys=keys,
         balances=balances,
         instruments=tuple(instruments),
-        weight_limits=weight_limits,
+        limits=overrides,
     )
 
 

@@ -20,6 +20,10 @@ POST     /_venue/faults/clock        skew the venue clock by ``skew_ms``
 POST     /_venue/faults/close        server-initiated close of every stream connection
 POST     /_venue/faults/refuse       refuse (``true``) or accept new stream connections
 DELETE   /_venue/faults              clear every fault
+POST     /_venue/listen-key/expire   expire ``listenKey`` now (``listenKeyExpired`` is sent)
+POST     /_venue/user-stream/terminate  end ``account``'s user streams on ``product``
+GET      /_venue/listen-keys         the live futures listen keys
+POST     /_venue/<product>/<action>  an engine's action: fund, fee_tier, orders, fills, ...
 =======  ==========================  ======================================================
 """
 
@@ -60,7 +64,7 @@ class ControlApi:
                 raise ControlError("the body must be a JSON object")
             query = parse_params(scope.get("query_string", b""), b"", "")
             data = {**query, **data}
-            handler = self._routes().get((method, path))
+            handler = self._routes().get((method, path)) or self._engine_action(method, path)
             if handler is None:
                 response = Response.json(
                     {"error": f"no control endpoint {method} {path}"}, status=404
@@ -90,7 +94,21 @@ class ControlApi:
             ("POST", "/_venue/faults/close"): self.close_streams,
             ("POST", "/_venue/faults/refuse"): self.refuse_streams,
             ("DELETE", "/_venue/faults"): self.clear,
+            ("POST", "/_venue/listen-key/expire"): self.expire_listen_key,
+            ("POST", "/_venue/user-stream/terminate"): self.terminate_user_stream,
+            ("GET", "/_venue/listen-keys"): self.listen_keys,
         }
+
+    def _engine_action(self, method: str, path: str) -> Any:
+        """``POST /_venue/<product>/<action>``: an engine's own control action."""
+        parts = path.split("/")
+        if method != "POST" or len(parts) != 4:
+            return None
+        try:
+            product = Product(parts[2])
+        except ValueError:
+            return None
+        return self.venue.engines[product].control_actions().get(parts[3])
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -132,7 +150,7 @@ class ControlApi:
         raise ControlError(f"side must be BID or ASK, got {side!r}")
 
     def _publish(self, product: Product, symbol: str, events: list[Any]) -> None:
-        self.venue.feeds.on_market(product, symbol, events)
+        self.venue.on_market(product, symbol, events)
 
     # --- state and market -----------------------------------------------------------------
 
@@ -234,6 +252,7 @@ class ControlApi:
             code=int(data["code"]) if data.get("code") is not None else None,
             msg=data.get("msg"),
             remaining=int(count) if count is not None else None,
+            executed=bool(data.get("executed", False)),
         )
         self.venue.faults.endpoints[path] = fault
         return {"path": path, "fault": _describe(fault)}
@@ -277,6 +296,36 @@ class ControlApi:
             raise ControlError("refuse must be true or false")
         self.venue.faults.refuse_streams = refuse
         return {"refuse": refuse}
+
+    def expire_listen_key(self, data: dict[str, Any]) -> dict[str, Any]:
+        key = data.get("listenKey")
+        if not isinstance(key, str):
+            raise ControlError("listenKey must be a listen key")
+        if not self.venue.user_data.expire(key, self.venue.clock.now_ms()):
+            raise ControlError(f"no listen key {key}")
+        return {"expired": key}
+
+    def terminate_user_stream(self, data: dict[str, Any]) -> dict[str, Any]:
+        try:
+            product = Product(data.get("product", "spot"))
+        except ValueError:
+            raise ControlError("product must be spot, usdm or coinm") from None
+        account = data.get("account", self.venue.first_key.api_key)
+        count = self.venue.user_data.terminate(product, str(account))
+        return {"terminated": count}
+
+    def listen_keys(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "listenKeys": [
+                {
+                    "listenKey": key.key,
+                    "product": key.product.value,
+                    "account": key.account,
+                    "expiresAt": key.expires_ms,
+                }
+                for key in self.venue.user_data.listen_keys.values()
+            ]
+        }
 
     def clear(self, data: dict[str, Any]) -> dict[str, Any]:
         self.venue.faults.clear()

@@ -18,6 +18,9 @@ class EndpointFault:
         http_status / code / msg: answer with this error instead of the real response; a
             ``code`` of None sends a bare HTTP error (e.g. a 503 from a load balancer).
         remaining: how many requests the fault applies to; None means until cleared.
+        executed: the request is carried out (an order *is* placed) before the delay and
+            the error answer: Binance's "unknown outcome" (e.g. ``-1007`` timeout, ``-1006``,
+            HTTP 5xx) when the work was done. Without it the error comes instead of the work.
     """
 
     delay_s: float = 0.0
@@ -25,6 +28,7 @@ class EndpointFault:
     code: int | None = None
     msg: str | None = None
     remaining: int | None = None
+    executed: bool = False
 
     def take(self) -> bool:
         """Consume one use; False once the fault is used up."""

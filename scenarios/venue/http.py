@@ -110,7 +110,12 @@ async def read_body(receive: Any, limit: int = 1 << 20) -> bytes:
 
 
 async def send_response(send: Any, response: Response) -> None:
-    headers = [(b"content-type", b"application/json;charset=UTF-8")]
+    # A Content-Length spares chunked framing: its terminating chunk costs hypercorn a
+    # socket write of its own.
+    headers = [
+        (b"content-type", b"application/json;charset=UTF-8"),
+        (b"content-length", str(len(response.body)).encode()),
+    ]
     headers.extend((name.encode(), value.encode()) for name, value in response.headers)
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})

@@ -217,9 +217,12 @@ class RateLimiter:
         ]
 
     def _weight_headers(self, pool: str, ip: str, now_ms: int) -> dict[str, str]:
+        scope = f"ip:{ip}"
         return {
-            f"X-MBX-USED-WEIGHT-{limit.suffix}": str(count)
-            for limit, count in self.usage(pool, ip, now_ms).items()
+            f"X-MBX-USED-WEIGHT-{limit.suffix}": str(
+                self._current((pool, scope, "", limit), now_ms)
+            )
+            for limit in self._pools[pool]
             if limit.kind == REQUEST_WEIGHT
         }
 
@@ -320,7 +323,7 @@ class RateLimiter:
                 continue
             counts_weight = limit.kind == REQUEST_WEIGHT
             amount = weight if counts_weight else requests
-            if self._add((pool, f"ip:{ip}", "", limit), amount, now_ms) > limit.limit:
+            if amount and self._add((pool, f"ip:{ip}", "", limit), amount, now_ms) > limit.limit:
                 violated.append((limit, counts_weight))
         if bucket is not None:
             limit = self._buckets[bucket]

@@ -18,8 +18,9 @@ import orjson
 import trio
 
 from scenarios.venue import payloads
-from scenarios.venue.auth import Security, authenticate
+from scenarios.venue.auth import ApiKey, Security, authenticate
 from scenarios.venue.errors import VenueError
+from scenarios.venue.faults import EndpointFault
 from scenarios.venue.feeds import kline_arguments, precision_of, ticker_arguments
 from scenarios.venue.http import Request, Response, parse_params, read_body, send_response
 from scenarios.venue.instruments import Instrument, Product, exchange_info_json
@@ -60,6 +61,8 @@ class Call:
     request: Request
     product: Product
     now_ms: int
+    #: The authenticated key (None on endpoints that need none).
+    key: ApiKey | None = None
 
     # --- parameters -----------------------------------------------------------------------
 
@@ -467,11 +470,11 @@ class RestServer:
     def __init__(self, venue: Venue) -> None:
         self.venue = venue
         self.routes: dict[tuple[str, str], Route] = _market_routes()
+        for engine in venue.engines.values():
+            self.routes.update(engine.routes())
+        for route_key, route in venue.user_data.routes().items():
+            self.routes[route_key] = route
         self.requests = 0
-
-    def add_route(self, method: str, path: str, route: Route) -> None:
-        """Register an endpoint (part 2 adds trading and account endpoints here)."""
-        self.routes[(method, path)] = route
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.requests += 1
@@ -507,24 +510,20 @@ class RestServer:
         request = Request(method, path, raw_query, raw_body, params, headers, client)
         venue = self.venue
         fault = venue.faults.endpoint(path)
-        if fault is not None:
-            if fault.delay_s:
-                await trio.sleep(fault.delay_s)
-            if fault.http_status is not None:
-                if fault.code is None:
-                    return Response(fault.http_status, b"")
-                body = {"code": fault.code, "msg": fault.msg or ""}
-                return Response.json(body, status=fault.http_status)
+        if fault is not None and not fault.executed:
+            faulty = await _apply_fault(fault)
+            if faulty is not None:
+                return faulty
         now = venue.clock.now_ms()
         try:
             cost = endpoint_cost(product.value, method, path, params)
             rate_headers = venue.limiter.charge(
-                product.value, client, cost.weight, cost.orders, now, bucket=cost.bucket
+                product.value, client, cost.weight, 0, now, bucket=cost.bucket
             )
         except VenueError as error:
             return Response.error(error)
         try:
-            authenticate(
+            key = authenticate(
                 venue.keys,
                 route.security,
                 headers,
@@ -534,9 +533,37 @@ class RestServer:
                 now,
                 product.value,
             )
-            payload = route.handler(Call(venue, request, product, now))
+            if cost.orders:
+                # Weight counts per IP; orders per account, known once authenticated.
+                rate_headers = venue.limiter.charge(
+                    product.value,
+                    client,
+                    0,
+                    cost.orders,
+                    now,
+                    account=None if key is None else key.api_key,
+                    requests=0,
+                )
+            payload = route.handler(Call(venue, request, product, now, key))
         except VenueError as error:
             return Response.error(error, rate_headers)
         except MarketQueryError as error:
             return Response.error(VenueError(error.code, error.message), rate_headers)
+        if fault is not None and fault.executed:
+            # The work is done (an order placed); the client only learns of a failure.
+            faulty = await _apply_fault(fault)
+            if faulty is not None:
+                return faulty
         return Response.json(payload, headers=rate_headers)
+
+
+async def _apply_fault(fault: EndpointFault) -> Response | None:
+    """Delay, then the fault's error answer (None: the real answer follows the delay)."""
+    if fault.delay_s:
+        await trio.sleep(fault.delay_s)
+    if fault.http_status is None:
+        return None
+    if fault.code is None:
+        return Response(fault.http_status, b"")
+    body = {"code": fault.code, "msg": fault.msg or ""}
+    return Response.json(body, status=fault.http_status)

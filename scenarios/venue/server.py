@@ -24,7 +24,7 @@ from hypercorn.trio import serve
 from scenarios.venue.app import VenueApp
 from scenarios.venue.auth import ApiKey, KeyRegistry, generate_hmac
 from scenarios.venue.clock import VenueClock
-from scenarios.venue.config import VenueConfig
+from scenarios.venue.config import LIMIT_NAMES, VenueConfig
 from scenarios.venue.control import ControlApi
 from scenarios.venue.faults import Faults
 from scenarios.venue.feeds import Feeds
@@ -34,10 +34,12 @@ from scenarios.venue.instruments import (
     default_instruments,
     instruments_from_config,
 )
-from scenarios.venue.limits import DEFAULT_POOLS, REQUEST_WEIGHT, RateLimit, RateLimiter
+from scenarios.venue.limits import DEFAULT_POOLS, RateLimit, RateLimiter
 from scenarios.venue.market import MarketState
 from scenarios.venue.rest import RestServer
 from scenarios.venue.streams import SEND_BUFFER, StreamHub
+from scenarios.venue.trading import engines_for
+from scenarios.venue.userdata import UserData
 from scenarios.venue.ws_api import WsApiServer
 
 #: Seconds between server-initiated WebSocket pings (Binance: 20 s on Spot, 3 min futures).
@@ -78,10 +80,12 @@ class Venue:
         for key in registered:
             self.keys.add(key)
         self.first_key = registered[0]
-        self.limiter = RateLimiter(pools_with(config.weight_limits))
+        self.limiter = RateLimiter(pools_with(config.limits))
         self.faults = Faults()
         self.hub = StreamHub()
         self.feeds = Feeds(self)
+        self.user_data = UserData(self)
+        self.engines = engines_for(self)
         self.rest = RestServer(self)
         self.control = ControlApi(self)
         self.ws_api = WsApiServer(self)
@@ -99,10 +103,10 @@ class Venue:
     def instrument(self, product: Product, symbol: str) -> Instrument | None:
         return self.instruments[product].get(symbol)
 
-    def user_streams_accept(self, where: Any) -> bool:
-        """Listen-key user streams arrive with part 2 (accounts); refuse them for now."""
-        del where
-        return False
+    def on_market(self, product: Product, symbol: str, events: list[Any]) -> None:
+        """Events a market produced outside the engines: the engine first, then the feeds."""
+        self.engines[product].on_market(symbol, events)
+        self.feeds.on_market(product, symbol, events)
 
     def ready_line(self) -> dict[str, Any]:
         """The JSON object ``tern venue`` prints once serving."""
@@ -120,11 +124,13 @@ class Venue:
         while True:
             next_tick += interval
             await trio.sleep_until(next_tick)
-            if self.paused:
-                continue
             now = self.clock.now_ms()
-            for (product, symbol), market in self.markets.items():
-                self.feeds.on_market(product, symbol, market.step(now))
+            if not self.paused:
+                for (product, symbol), market in self.markets.items():
+                    self.on_market(product, symbol, market.step(now))
+            for engine in self.engines.values():
+                engine.on_time(now)
+            self.user_data.on_time(now)
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled. ``task_status.started()`` once the socket listens."""
@@ -147,18 +153,18 @@ class Venue:
             task_status.started()
 
 
-def pools_with(weight_limits: dict[str, int]) -> dict[str, tuple[RateLimit, ...]]:
-    """The default pools with the configured request-weight limits."""
-    pools = {}
-    for pool, limits in DEFAULT_POOLS.items():
-        limit = weight_limits.get(pool)
-        pools[pool] = tuple(
-            attrs.evolve(item, limit=limit)
-            if limit is not None and item.kind == REQUEST_WEIGHT and item.interval == "MINUTE"
+def pools_with(overrides: dict[str, int]) -> dict[str, tuple[RateLimit, ...]]:
+    """The default pools with the configured limits (names from ``LIMIT_NAMES``)."""
+    wanted = {LIMIT_NAMES[name]: limit for name, limit in overrides.items()}
+    return {
+        pool: tuple(
+            attrs.evolve(item, limit=wanted[key])
+            if (key := (pool, item.kind, item.interval, item.interval_num)) in wanted
             else item
             for item in limits
         )
-    return pools
+        for pool, limits in DEFAULT_POOLS.items()
+    }
 
 
 def urls_for(host: str, port: int) -> dict[str, Any]:

@@ -17,15 +17,23 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import trio
 
 from scenarios.venue import payloads
 from scenarios.venue.app import reject_handshake
-from scenarios.venue.auth import ApiKey, KeyType, Security, authenticate_ws_api
+from scenarios.venue.auth import (
+    ApiKey,
+    KeyType,
+    Security,
+    authenticate_ws_api,
+    check_timestamp,
+)
 from scenarios.venue.errors import VenueError
 from scenarios.venue.http import Request
 from scenarios.venue.instruments import Product
 from scenarios.venue.limits import weight_for
 from scenarios.venue.rest import Call, depth, exchange_info
+from scenarios.venue.userdata import Subscriber
 
 if TYPE_CHECKING:
     from scenarios.venue.server import Venue
@@ -38,7 +46,17 @@ WEIGHTS = {
     "session.logon": 2,
     "session.status": 2,
     "session.logout": 2,
+    "session.subscriptions": 2,
+    "userDataStream.subscribe": 2,
+    "userDataStream.subscribe.signature": 2,
+    "userDataStream.unsubscribe": 2,
+    "userDataStream.start": 1,
+    "userDataStream.ping": 1,
+    "userDataStream.stop": 1,
 }
+#: Spot answers these when a connection subscribes an account twice, or unsubscribes none.
+SUBSCRIPTION_ACTIVE = (-2035, "User Data Stream subscription already active.")
+SUBSCRIPTION_INACTIVE = (-2036, "User Data Stream subscription not active.")
 #: What ``session.logon`` answers for a key that is not Ed25519 (Binance requires Ed25519).
 LOGON_NEEDS_ED25519 = {
     Product.SPOT: (-1022, "Signature for this request is not valid."),
@@ -61,6 +79,27 @@ class _Session:
         self.key: ApiKey | None = None
         self.authorized_since: int | None = None
         self.connected_since = 0
+        self.outgoing: trio.MemorySendChannel[bytes] | None = None
+        #: User-data subscriptions by id, and whether each came from ``session.logon``.
+        self.subscriptions: dict[int, Subscriber] = {}
+        self.logon_subscriptions: set[int] = set()
+        self.next_subscription_id = 0
+        self.after_reply: list[dict[str, Any]] = []
+
+    def push(self, message: dict[str, Any]) -> bool:
+        """Queue one message for the client; False once the connection is gone or stuck."""
+        if self.outgoing is None:
+            return False
+        try:
+            self.outgoing.send_nowait(orjson.dumps(message))
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
+
+
+async def _forward(pending: trio.MemoryReceiveChannel[bytes], send: Any) -> None:
+    async for message in pending:
+        await send({"type": "websocket.send", "text": message.decode()})
 
 
 class WsApiServer:
@@ -74,6 +113,13 @@ class WsApiServer:
             "session.logon": self._logon,
             "session.status": self._status,
             "session.logout": self._logout,
+            "session.subscriptions": self._subscriptions,
+            "userDataStream.subscribe": self._subscribe,
+            "userDataStream.subscribe.signature": self._subscribe_signature,
+            "userDataStream.unsubscribe": self._unsubscribe,
+            "userDataStream.start": self._listen_key_start,
+            "userDataStream.ping": self._listen_key_ping,
+            "userDataStream.stop": self._listen_key_stop,
         }
 
     async def handle(
@@ -95,23 +141,39 @@ class WsApiServer:
             await reject_handshake(send, error.http_status, error.body())
             return
         await send({"type": "websocket.accept"})
-        while True:
-            incoming = await receive()
-            if incoming["type"] == "websocket.disconnect":
-                return
-            text = incoming.get("text")
-            if text is None and incoming.get("bytes") is not None:
-                text = incoming["bytes"].decode("utf-8", "replace")
-            try:
-                reply = self.answer(session, text or "")
-            except Exception as exc:  # a venue bug: answer like Binance's 500, keep the session
-                reply = payloads.ws_api_error(
-                    None,
-                    status=500,
-                    code=-1000,
-                    message=f"An unknown error occurred while processing the request. ({exc})",
-                )
-            await send({"type": "websocket.send", "text": orjson.dumps(reply).decode()})
+        outgoing, pending = trio.open_memory_channel[bytes](self.venue.send_buffer)
+        session.outgoing = outgoing
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_forward, pending, send)
+                while True:
+                    incoming = await receive()
+                    if incoming["type"] == "websocket.disconnect":
+                        break
+                    text = incoming.get("text")
+                    if text is None and incoming.get("bytes") is not None:
+                        text = incoming["bytes"].decode("utf-8", "replace")
+                    try:
+                        reply = self.answer(session, text or "")
+                    except Exception as exc:  # a venue bug: answer like Binance's 500
+                        reply = payloads.ws_api_error(
+                            None,
+                            status=500,
+                            code=-1000,
+                            message=(
+                                f"An unknown error occurred while processing the request. ({exc})"
+                            ),
+                        )
+                    await outgoing.send(orjson.dumps(reply))
+                    # Events a request caused (eventStreamTerminated after an unsubscribe)
+                    # follow its response.
+                    while session.after_reply:
+                        await outgoing.send(orjson.dumps(session.after_reply.pop(0)))
+                nursery.cancel_scope.cancel()
+        finally:
+            session.outgoing = None
+            for subscriber in session.subscriptions.values():
+                self.venue.user_data.remove(subscriber)
 
     def answer(self, session: _Session, text: str) -> dict[str, Any]:
         """One request in, one response out."""
@@ -148,6 +210,32 @@ class WsApiServer:
             if isinstance(method, str) and "/" in method:
                 method = method.split("/", 1)[1]  # a version prefix such as "v3/ping"
             handler = self.methods.get(method) if isinstance(method, str) else None
+            engine_method = (
+                self.venue.engines[session.product].ws_api_methods().get(method)
+                if handler is None and isinstance(method, str)
+                else None
+            )
+            if engine_method is not None:
+                venue.limiter.charge(
+                    session.product.value, session.client, engine_method.weight, 0, now
+                )
+                key = self._authenticate(session, engine_method.security, params, now)
+                if engine_method.orders:
+                    venue.limiter.charge(
+                        session.product.value,
+                        session.client,
+                        0,
+                        engine_method.orders,
+                        now,
+                        account=None if key is None else key.api_key,
+                        requests=0,
+                    )
+                result = engine_method.handler(self._call(session, params, key))
+                return payloads.ws_api_response(
+                    request_id,
+                    result,
+                    rate_limits=self._limits(session, now) if wants_limits else None,
+                )
             if handler is None:
                 raise VenueError.unsupported_operation(product=session.product.value)
             weight = WEIGHTS.get(method, 1)
@@ -182,10 +270,33 @@ class WsApiServer:
             if entry["rateLimitType"] == "REQUEST_WEIGHT"
         ]
 
-    def _call(self, session: _Session, params: dict[str, Any]) -> Call:
+    def _call(self, session: _Session, params: dict[str, Any], key: ApiKey | None = None) -> Call:
         flat = {name: _text(value) for name, value in params.items()}
         request = Request("GET", "", b"", b"", flat, {}, session.client)
-        return Call(self.venue, request, session.product, self.venue.clock.now_ms())
+        return Call(self.venue, request, session.product, self.venue.clock.now_ms(), key)
+
+    def _authenticate(
+        self, session: _Session, security: Security, params: dict[str, Any], now: int
+    ) -> ApiKey | None:
+        """A request's key: its own ``apiKey``/``signature``, else the logged-on key.
+
+        A logged-on session still sends ``timestamp`` on SIGNED methods (Binance checks it);
+        only the signature is waived.
+        """
+        if security is Security.NONE:
+            return None
+        if "apiKey" in params or session.key is None:
+            return authenticate_ws_api(
+                self.venue.keys, security, params, now, session.product.value
+            )
+        if security.signed:
+            check_timestamp(
+                None if params.get("timestamp") is None else _text(params["timestamp"]),
+                None if params.get("recvWindow") is None else _text(params["recvWindow"]),
+                now,
+                product=session.product.value,
+            )
+        return session.key
 
     def _exchange_info(self, session: _Session, params: dict[str, Any]) -> Any:
         if isinstance(params.get("symbols"), list):
@@ -216,13 +327,135 @@ class WsApiServer:
             "connectedSince": session.connected_since,
             "returnRateLimits": session.return_rate_limits,
             "serverTime": now,
-            "userDataStream": False,
+            "userDataStream": bool(session.subscriptions),
         }
 
     def _logout(self, session: _Session, params: dict[str, Any]) -> Any:
+        # Logging out ends the subscription made on the logged-on key, not the
+        # ``.signature`` ones.
+        for subscription_id in sorted(session.logon_subscriptions):
+            self._end_subscription(session, subscription_id)
         session.key = None
         session.authorized_since = None
         return self._status(session, params)
+
+    # --- user data (Spot: subscriptions on this connection; futures: listen keys) ----------
+
+    def _spot_only(self, session: _Session) -> None:
+        if session.product is not Product.SPOT:
+            raise VenueError.unsupported_operation(product=session.product.value)
+
+    def _futures_only(self, session: _Session) -> None:
+        if session.product is Product.SPOT:
+            raise VenueError.unsupported_operation(product=session.product.value)
+
+    def _start_subscription(self, session: _Session, key: ApiKey, *, logon: bool) -> Any:
+        account = key.api_key
+        if any(sub.account == account for sub in session.subscriptions.values()):
+            raise VenueError(*SUBSCRIPTION_ACTIVE)
+        subscription_id = session.next_subscription_id
+        session.next_subscription_id += 1
+
+        def deliver(event: dict[str, Any]) -> bool:
+            return session.push({"subscriptionId": subscription_id, "event": event})
+
+        subscriber = self.venue.user_data.add(
+            Subscriber(
+                session.product,
+                account,
+                deliver,
+                terminate=lambda: self._end_subscription(
+                    session, subscription_id, in_request=False
+                ),
+            )
+        )
+        session.subscriptions[subscription_id] = subscriber
+        if logon:
+            session.logon_subscriptions.add(subscription_id)
+        return {"subscriptionId": subscription_id}
+
+    def _end_subscription(
+        self, session: _Session, subscription_id: int, *, in_request: bool = True
+    ) -> None:
+        subscriber = session.subscriptions.pop(subscription_id, None)
+        if subscriber is None:
+            return
+        session.logon_subscriptions.discard(subscription_id)
+        self.venue.user_data.remove(subscriber)
+        terminated = {
+            "subscriptionId": subscription_id,
+            "event": {"e": "eventStreamTerminated", "E": self.venue.clock.now_ms()},
+        }
+        if in_request:
+            session.after_reply.append(terminated)
+        else:
+            session.push(terminated)
+
+    def _subscribe(self, session: _Session, params: dict[str, Any]) -> Any:
+        """``userDataStream.subscribe``: the logged-on account's events on this connection."""
+        self._spot_only(session)
+        if session.key is None:
+            raise VenueError(-1002, "You are not authorized to execute this request.")
+        return self._start_subscription(session, session.key, logon=True)
+
+    def _subscribe_signature(self, session: _Session, params: dict[str, Any]) -> Any:
+        """``userDataStream.subscribe.signature``: any key type, signed per request."""
+        self._spot_only(session)
+        key = authenticate_ws_api(
+            self.venue.keys,
+            Security.USER_DATA,
+            params,
+            self.venue.clock.now_ms(),
+            session.product.value,
+        )
+        assert key is not None
+        return self._start_subscription(session, key, logon=False)
+
+    def _unsubscribe(self, session: _Session, params: dict[str, Any]) -> Any:
+        """``userDataStream.unsubscribe``: one subscription, or all of them without an id."""
+        self._spot_only(session)
+        wanted = params.get("subscriptionId")
+        if wanted is None:
+            if not session.subscriptions:
+                raise VenueError(*SUBSCRIPTION_INACTIVE)
+            for subscription_id in sorted(session.subscriptions):
+                self._end_subscription(session, subscription_id)
+            return {}
+        if isinstance(wanted, bool) or not isinstance(wanted, int | str):
+            raise VenueError.invalid_parameter("subscriptionId")
+        try:
+            subscription_id = int(wanted)
+        except ValueError:
+            raise VenueError.invalid_parameter("subscriptionId") from None
+        if subscription_id not in session.subscriptions:
+            raise VenueError(*SUBSCRIPTION_INACTIVE)
+        self._end_subscription(session, subscription_id)
+        return {}
+
+    def _subscriptions(self, session: _Session, params: dict[str, Any]) -> Any:
+        self._spot_only(session)
+        return [{"subscriptionId": subscription_id} for subscription_id in session.subscriptions]
+
+    def _listen_key_account(self, session: _Session, params: dict[str, Any]) -> str:
+        self._futures_only(session)
+        key = self._authenticate(session, Security.USER_STREAM, params, self.venue.clock.now_ms())
+        assert key is not None
+        return key.api_key
+
+    def _listen_key_start(self, session: _Session, params: dict[str, Any]) -> Any:
+        account = self._listen_key_account(session, params)
+        now = self.venue.clock.now_ms()
+        return {"listenKey": self.venue.user_data.start(session.product, account, now)}
+
+    def _listen_key_ping(self, session: _Session, params: dict[str, Any]) -> Any:
+        account = self._listen_key_account(session, params)
+        now = self.venue.clock.now_ms()
+        return {"listenKey": self.venue.user_data.keepalive(session.product, account, now)}
+
+    def _listen_key_stop(self, session: _Session, params: dict[str, Any]) -> Any:
+        account = self._listen_key_account(session, params)
+        self.venue.user_data.stop(session.product, account)
+        return {}
 
 
 def _text(value: Any) -> str:

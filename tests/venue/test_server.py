@@ -583,7 +583,7 @@ async def test_a_handler_bug_is_a_binance_500_and_the_venue_keeps_serving(venue,
     def broken(call) -> None:
         raise KeyError("a venue bug")
 
-    venue.rest.add_route("GET", "/api/v3/broken", Route(Product.SPOT, Security.NONE, broken))
+    venue.rest.routes[("GET", "/api/v3/broken")] = Route(Product.SPOT, Security.NONE, broken)
     response = await rest.get("/api/v3/broken")
     assert response.status_code == 500
     assert response.json() == {

@@ -1,0 +1,520 @@
+"""Conditional orders (the "Algo Service", ``/fapi/v1/algoOrder`` and ``/dapi/v1/algoOrder``).
+
+STOP, STOP_MARKET, TAKE_PROFIT, TAKE_PROFIT_MARKET and TRAILING_STOP_MARKET orders wait here
+until their condition holds (``binance-protocol.md`` 4.2.1 and 5.2):
+
+* STOP/STOP_MARKET: BUY when the price reaches ``triggerPrice`` from below (>=), SELL from
+  above (<=); TAKE_PROFIT/TAKE_PROFIT_MARKET the other way round. The price is the last price
+  (``workingType=CONTRACT_PRICE``, the default) or the mark price (``MARK_PRICE``).
+* TRAILING_STOP_MARKET: once activated (at ``activatePrice``, or at once without one) it
+  tracks the best price since and fires when the price comes back by ``callbackRate`` percent.
+* ``priceProtect``: no trigger while mark and last price differ by more than the symbol's
+  ``triggerProtect``.
+* ``closePosition``: closes the whole position when it fires and expires (GTE_GTC) when the
+  position is closed before that.
+
+A conditional order that fires becomes a regular order with its own ``orderId`` (LIMIT for
+STOP/TAKE_PROFIT, MARKET for the others; ``origType`` keeps the conditional type and
+``clientOrderId`` the ``clientAlgoId``), announced by ``ALGO_UPDATE`` TRIGGERING then
+TRIGGERED, and FINISHED once that order is done; REJECTED when the order is refused (e.g. a
+reduce-only order with nothing to reduce) with the reason in ``rm``. There is no margin check
+before the trigger. At most :data:`~scenarios.venue.futures_rules.MAX_OPEN_ALGO_ORDERS` wait
+per account.
+
+:class:`ConditionalOrders` is a part of :class:`~scenarios.venue.futures.FuturesEngine`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from scenarios.venue import futures_errors as errors
+from scenarios.venue import futures_params as params
+from scenarios.venue.errors import VenueError
+from scenarios.venue.futures_accounts import ZERO, FuturesAccount
+from scenarios.venue.futures_orders import AlgoOrder, algo_query, algo_result
+from scenarios.venue.futures_rules import (
+    CALLBACK_RATE_MAX,
+    CALLBACK_RATE_MIN,
+    CANCEL_ALL_DONE,
+    CONDITIONAL_TYPES,
+    GTD_MAX_MS,
+    GTD_MIN_AHEAD_MS,
+    MAX_OPEN_ALGO_ORDERS,
+    POSITION_SIDES,
+    PRICE_MATCHES,
+    SEVEN_DAYS_MS,
+    STP_MODES,
+    TIME_IN_FORCE,
+    TRIGGER_ROUNDS,
+    WORKING_TYPES,
+    OrderRequest,
+)
+
+if TYPE_CHECKING:
+    from scenarios.venue.rest import Call
+
+
+class ConditionalOrders:
+    """The engine's conditional orders (see the module docstring); a mixin of
+    :class:`~scenarios.venue.futures.FuturesEngine`, whose state and order flow it uses."""
+
+    # the engine's attributes and methods used here
+    algos: dict[int, AlgoOrder]
+    account_algos: dict[str, list[AlgoOrder]]
+    open_algos: dict[int, AlgoOrder]
+    _checking_triggers: bool
+    _next_algo_id: int
+    name: str
+    product: Any
+    accounts: Any
+
+    # --- conditional orders ---------------------------------------------------------------
+
+    def _trigger_price_now(self, algo: AlgoOrder) -> Decimal:
+        market = self.market(algo.symbol)
+        if algo.working_type == "MARK_PRICE":
+            return self.mark_price(algo.symbol)
+        return market.last_price
+
+    def _would_trigger(self, order_type: str, side: str, trigger: Decimal, price: Decimal) -> bool:
+        if order_type in ("STOP", "STOP_MARKET"):
+            return price >= trigger if side == "BUY" else price <= trigger
+        return price <= trigger if side == "BUY" else price >= trigger
+
+    def _protected(self, algo: AlgoOrder) -> bool:
+        """priceProtect: True while mark and last price are too far apart to trigger."""
+        if not algo.price_protect:
+            return False
+        instrument = self.instrument(algo.symbol)
+        limit = instrument.trigger_protect or Decimal("0.05")
+        mark = self.mark_price(algo.symbol)
+        last = self.market(algo.symbol).last_price
+        return mark > 0 and abs(mark - last) / mark > limit
+
+    def _algo_fires(self, algo: AlgoOrder) -> bool:
+        price = self._trigger_price_now(algo)
+        if algo.order_type == "TRAILING_STOP_MARKET":
+            rate = (algo.callback_rate or ZERO) / 100
+            if not algo.activated:
+                activation = algo.activate_price
+                if activation is None or (
+                    (algo.side == "SELL" and price >= activation)
+                    or (algo.side == "BUY" and price <= activation)
+                ):
+                    algo.activated = True
+                    algo.trailing_extreme = price
+                else:
+                    return False
+            extreme = algo.trailing_extreme or price
+            if algo.side == "SELL":
+                extreme = max(extreme, price)
+                algo.trailing_extreme = extreme
+                fires = price <= extreme * (1 - rate)
+            else:
+                extreme = min(extreme, price)
+                algo.trailing_extreme = extreme
+                fires = price >= extreme * (1 + rate)
+            return fires and not self._protected(algo)
+        if not self._would_trigger(algo.order_type, algo.side, algo.trigger_price, price):
+            return False
+        return not self._protected(algo)
+
+    def _trigger(self, algo: AlgoOrder, now_ms: int) -> None:
+        """Turn a conditional order into a regular order (ALGO_UPDATE TRIGGERING, TRIGGERED,
+        then the order's own events; REJECTED when the order is refused)."""
+        algo.status = "TRIGGERING"
+        algo.trigger_time = now_ms
+        algo.update_time = now_ms
+        self._algo_event(algo, now_ms)
+        account = self.accounts.account(algo.account)
+        quantity = algo.quantity
+        reduce_only = algo.reduce_only
+        if algo.close_position:
+            cap = self._reducible(account, algo.symbol, algo.side, algo.position_side)
+            quantity = cap or ZERO
+            reduce_only = algo.position_side == "BOTH"
+        self.open_algos.pop(algo.algo_id, None)
+        if quantity <= 0:
+            algo.status = "EXPIRED"
+            algo.fail_reason = "Position is zero"
+            self._algo_event(algo, now_ms)
+            return
+        limit = algo.actual_type == "LIMIT"
+        request = OrderRequest(
+            symbol=algo.symbol,
+            side=algo.side,
+            position_side=algo.position_side,
+            type=algo.actual_type,
+            time_in_force=algo.time_in_force if limit else "GTC",
+            quantity=quantity,
+            price=algo.price if limit and algo.price_match == "NONE" else None,
+            price_match=algo.price_match,
+            reduce_only=reduce_only,
+            close_position=algo.close_position,
+            client_order_id=algo.client_algo_id,
+            stp_mode=algo.stp_mode,
+            good_till_date=algo.good_till_date,
+            orig_type=algo.order_type,
+            stop_price=algo.trigger_price if algo.order_type != "TRAILING_STOP_MARKET" else ZERO,
+            working_type=algo.working_type,
+            price_protect=algo.price_protect,
+            activate_price=algo.activate_price,
+            price_rate=algo.callback_rate,
+            algo_id=algo.algo_id,
+        )
+        try:
+            order = self._admit(algo.account, request, now_ms)
+        except VenueError as error:
+            algo.status = "REJECTED"
+            algo.fail_reason = error.msg
+            algo.update_time = now_ms
+            self._algo_event(algo, now_ms)
+            return
+        algo.actual = order
+        algo.status = "TRIGGERED"
+        self._algo_event(algo, now_ms)
+        self._start(order, now_ms)
+
+    def _check_triggers(self, symbols: Iterable[str] | None, now_ms: int) -> None:
+        """Trigger the conditional orders whose condition holds, until none does."""
+        if self._checking_triggers:
+            return
+        self._checking_triggers = True
+        try:
+            wanted = None if symbols is None else set(symbols)
+            for _ in range(TRIGGER_ROUNDS):
+                fired = False
+                for algo in sorted(self.open_algos.values(), key=lambda item: item.algo_id):
+                    if algo.status != "NEW" or (wanted is not None and algo.symbol not in wanted):
+                        continue
+                    if self._algo_fires(algo):
+                        self._trigger(algo, now_ms)
+                        fired = True
+                if not fired:
+                    break
+        finally:
+            self._checking_triggers = False
+
+    def _after_activity(self, symbols: Iterable[str], now_ms: int) -> None:
+        self._check_triggers(symbols, now_ms)
+
+    def _expire_close_position_algos(
+        self, account: FuturesAccount, symbol: str, now_ms: int
+    ) -> None:
+        """A ``closePosition`` order dies with its position (``EXPIRED``, GTE_GTC)."""
+        for algo in list(self.open_algos.values()):
+            if (
+                algo.account == account.key
+                and algo.symbol == symbol
+                and algo.close_position
+                and algo.status == "NEW"
+            ):
+                cap = self._reducible(account, symbol, algo.side, algo.position_side)
+                if cap is not None and cap > 0:
+                    continue
+                algo.status = "EXPIRED"
+                algo.update_time = now_ms
+                del self.open_algos[algo.algo_id]
+                self._algo_event(algo, now_ms)
+
+    def parse_algo(self, call: Call) -> AlgoOrder:
+        """Read, check and build a conditional order (``POST /algoOrder``)."""
+        get = call.request.get
+        name = self.name
+        key = self._key(call)
+        algo_type = get("algoType")
+        if algo_type is None:
+            raise VenueError.mandatory_param_empty_or_malformed("algoType", product=name)
+        if algo_type.upper() != "CONDITIONAL":
+            raise VenueError.invalid_parameter("algoType", product=name)
+        instrument = call.instrument()
+        side = params.choice(
+            get,
+            "side",
+            ("BUY", "SELL"),
+            name,
+            invalid=lambda: VenueError.invalid_side(product=name),
+        )
+        if side is None:
+            raise VenueError.mandatory_param_empty_or_malformed("side", product=name)
+        raw_type = get("type")
+        if raw_type is None:
+            raise VenueError.mandatory_param_empty_or_malformed("type", product=name)
+        order_type = raw_type.upper()
+        if order_type not in CONDITIONAL_TYPES:
+            raise VenueError.invalid_order_type(product=name)
+        position_side = params.choice(
+            get,
+            "positionSide",
+            POSITION_SIDES,
+            name,
+            default="BOTH",
+            invalid=lambda: errors.invalid_position_side(product=name),
+        )
+        assert position_side is not None
+        self._check_position_side(key, position_side)
+        time_in_force = params.choice(
+            get,
+            "timeInForce",
+            TIME_IN_FORCE[self.product],
+            name,
+            default="GTC",
+            invalid=lambda: VenueError.invalid_tif(product=name),
+        )
+        assert time_in_force is not None
+        working_type = params.choice(
+            get,
+            "workingType",
+            WORKING_TYPES,
+            name,
+            default="CONTRACT_PRICE",
+            invalid=lambda: errors.invalid_working_type(product=name),
+        )
+        assert working_type is not None
+        price_match = params.choice(
+            get,
+            "priceMatch",
+            PRICE_MATCHES,
+            name,
+            default="NONE",
+            invalid=lambda: errors.invalid_price_match(product=name),
+        )
+        assert price_match is not None
+        close_position = bool(params.boolean(get, "closePosition", name))
+        reduce_only_raw = params.boolean(get, "reduceOnly", name)
+        price_protect = bool(params.boolean(get, "priceProtect", name))
+        quantity = params.decimal(get, "quantity", name)
+        price = params.decimal(get, "price", name)
+        trigger = params.decimal(get, "triggerPrice", name)
+        activate = params.decimal(get, "activatePrice", name)
+        if activate is None:
+            activate = params.decimal(get, "activationPrice", name)
+        callback = params.decimal(get, "callbackRate", name)
+        stp_mode = params.choice(
+            get,
+            "selfTradePreventionMode",
+            STP_MODES,
+            name,
+            default="NONE",
+            invalid=lambda: errors.invalid_stp_mode(product=name),
+        )
+        assert stp_mode is not None
+        client = params.client_id(get, "clientAlgoId", name)
+        params.choice(
+            get,
+            "newOrderRespType",
+            ("ACK", "RESULT"),
+            name,
+            default="ACK",
+            invalid=lambda: VenueError.invalid_new_order_resp_type(product=name),
+        )
+        if reduce_only_raw is not None and self.dual(key):
+            raise VenueError.param_not_required("reduceOnly", product=name)
+        if close_position:
+            if order_type not in ("STOP_MARKET", "TAKE_PROFIT_MARKET"):
+                raise VenueError.param_not_required("closePosition", product=name)
+            if quantity is not None:
+                raise errors.close_position_quantity(product=name)
+            if reduce_only_raw is not None:
+                raise errors.close_position_reduce_only(product=name)
+            if (position_side, side) in (("LONG", "BUY"), ("SHORT", "SELL")):
+                raise VenueError.optional_params_bad_combo(product=name)
+            quantity = ZERO
+        elif quantity is None:
+            raise VenueError.mandatory_param_empty_or_malformed("quantity", product=name)
+        else:
+            params.check_quantity(quantity, instrument, name, market=order_type.endswith("MARKET"))
+        if price_match != "NONE":
+            if order_type not in ("STOP", "TAKE_PROFIT"):
+                raise errors.price_match_type(product=name)
+            if price is not None:
+                raise VenueError.param_not_required("price", product=name)
+        if order_type in ("STOP", "TAKE_PROFIT"):
+            if price is None and price_match == "NONE":
+                raise VenueError.mandatory_param_empty_or_malformed("price", product=name)
+        elif price is not None:
+            raise VenueError.param_not_required("price", product=name)
+        if price is not None:
+            params.check_price(price, instrument, name)
+        market = self.market(instrument.symbol)
+        current = (
+            self.mark_price(instrument.symbol)
+            if working_type == "MARK_PRICE"
+            else market.last_price
+        )
+        if order_type == "TRAILING_STOP_MARKET":
+            if callback is None:
+                raise VenueError.mandatory_param_empty_or_malformed("callbackRate", product=name)
+            if not CALLBACK_RATE_MIN <= callback <= CALLBACK_RATE_MAX or callback % Decimal("0.1"):
+                raise VenueError.invalid_parameter("callbackRate", product=name)
+            if activate is not None:
+                params.check_price(activate, instrument, name, name="activatePrice")
+                if (side == "BUY" and activate >= current) or (
+                    side == "SELL" and activate <= current
+                ):
+                    raise errors.would_immediately_trigger(product=name)
+            trigger = activate if activate is not None else ZERO
+        else:
+            if callback is not None:
+                raise VenueError.param_not_required("callbackRate", product=name)
+            if trigger is None:
+                raise VenueError.mandatory_param_empty_or_malformed("triggerPrice", product=name)
+            params.check_price(trigger, instrument, name, name="triggerPrice")
+            if self._would_trigger(order_type, side, trigger, current):
+                raise errors.would_immediately_trigger(product=name)
+        good_till_date = 0
+        if time_in_force == "GTD":
+            raw_gtd = params.integer(get, "goodTillDate", name)
+            if raw_gtd is None:
+                raise VenueError.mandatory_param_empty_or_malformed("goodTillDate", product=name)
+            if raw_gtd <= call.now_ms + GTD_MIN_AHEAD_MS or raw_gtd >= GTD_MAX_MS:
+                raise errors.good_till_date(product=name)
+            good_till_date = raw_gtd // 1000 * 1000
+        if client is not None:
+            for algo in self.open_algos.values():
+                if algo.account == key and algo.client_algo_id == client:
+                    raise errors.duplicate_client_order_id(product=name)
+        if sum(1 for algo in self.open_algos.values() if algo.account == key) >= (
+            MAX_OPEN_ALGO_ORDERS
+        ):
+            raise errors.max_stop_orders(product=name)
+        self._check_open_limits(key, instrument.symbol)
+        self._next_algo_id += 1
+        now_ms = call.now_ms
+        return AlgoOrder(
+            algo_id=self._next_algo_id,
+            account=key,
+            client_algo_id=client or self._new_client_id(),
+            symbol=instrument.symbol,
+            side=side,
+            position_side=position_side,
+            order_type=order_type,
+            time_in_force="GTE_GTC" if close_position else time_in_force,
+            quantity=quantity,
+            price=price or ZERO,
+            trigger_price=trigger,
+            create_time=now_ms,
+            update_time=now_ms,
+            working_type=working_type,
+            price_match=price_match,
+            close_position=close_position,
+            price_protect=price_protect,
+            reduce_only=bool(reduce_only_raw) or close_position,
+            activate_price=activate if order_type == "TRAILING_STOP_MARKET" else None,
+            callback_rate=callback,
+            stp_mode=stp_mode,
+            good_till_date=good_till_date,
+            # without an activation price a trailing stop tracks from the current price
+            activated=order_type == "TRAILING_STOP_MARKET" and activate is None,
+            trailing_extreme=current if activate is None else None,
+        )
+
+    def _find_algo(self, account: str, algo_id: int | None, client: str | None) -> AlgoOrder | None:
+        if algo_id is not None:
+            algo = self.algos.get(algo_id)
+            return algo if algo is not None and algo.account == account else None
+        candidates = [
+            algo for algo in self.account_algos.get(account, ()) if algo.client_algo_id == client
+        ]
+        open_ones = [algo for algo in candidates if algo.is_open]
+        if open_ones:
+            return open_ones[-1]
+        return candidates[-1] if candidates else None
+
+    # --- REST: algo orders ----------------------------------------------------------------
+
+    def handle_new_algo(self, call: Call) -> Any:
+        """``POST /algoOrder`` (and WS ``algoOrder.place``)."""
+        algo = self.parse_algo(call)
+        self.algos[algo.algo_id] = algo
+        self.account_algos.setdefault(algo.account, []).append(algo)
+        self.open_algos[algo.algo_id] = algo
+        body = algo_result(algo, self.instrument(algo.symbol))
+        self._algo_event(algo, call.now_ms)
+        self._after_activity({algo.symbol}, call.now_ms)
+        return body
+
+    def _cancel_algo(self, algo: AlgoOrder, now_ms: int) -> None:
+        algo.status = "CANCELED"
+        algo.update_time = now_ms
+        self.open_algos.pop(algo.algo_id, None)
+        self._algo_event(algo, now_ms)
+
+    def handle_cancel_algo(self, call: Call) -> Any:
+        """``DELETE /algoOrder`` (and WS ``algoOrder.cancel``)."""
+        key = self._key(call)
+        algo_id = call.integer("algoId")
+        client = call.request.get("clientAlgoId")
+        if algo_id is None and client is None:
+            raise VenueError.either_param_required("algoId", "clientAlgoId", product=self.name)
+        algo = self._find_algo(key, algo_id, client)
+        if algo is None or algo.status != "NEW":
+            raise VenueError.cancel_rejected(product=self.name)
+        self._cancel_algo(algo, call.now_ms)
+        return {
+            "algoId": algo.algo_id,
+            "clientAlgoId": algo.client_algo_id,
+            "code": "200",
+            "msg": "success",
+        }
+
+    def handle_cancel_all_algo(self, call: Call) -> Any:
+        """``DELETE /algoOpenOrders``."""
+        key = self._key(call)
+        instrument = call.instrument()
+        for algo in list(self.open_algos.values()):
+            if algo.account == key and algo.symbol == instrument.symbol and algo.status == "NEW":
+                self._cancel_algo(algo, call.now_ms)
+        return {"code": 200, "msg": CANCEL_ALL_DONE}
+
+    def handle_query_algo(self, call: Call) -> Any:
+        """``GET /algoOrder``."""
+        key = self._key(call)
+        algo_id = call.integer("algoId")
+        client = call.request.get("clientAlgoId")
+        if algo_id is None and client is None:
+            raise VenueError.either_param_required("algoId", "clientAlgoId", product=self.name)
+        algo = self._find_algo(key, algo_id, client)
+        if algo is None:
+            raise VenueError.no_such_order(product=self.name)
+        return algo_query(algo, self.instrument(algo.symbol))
+
+    def handle_open_algos(self, call: Call) -> Any:
+        """``GET /openAlgoOrders``: ``algoType``, ``symbol``, ``algoId`` filters."""
+        key = self._key(call)
+        symbols = self._symbols_of(call, required=False)
+        algo_id = call.integer("algoId")
+        algo_type = call.request.get("algoType")
+        if algo_type is not None and algo_type.upper() != "CONDITIONAL":
+            raise VenueError.invalid_parameter("algoType", product=self.name)
+        return [
+            algo_query(algo, self.instrument(algo.symbol))
+            for algo in sorted(self.open_algos.values(), key=lambda item: item.algo_id)
+            if algo.account == key
+            and (symbols is None or algo.symbol in symbols)
+            and (algo_id is None or algo.algo_id == algo_id)
+        ]
+
+    def handle_all_algos(self, call: Call) -> Any:
+        """``GET /allAlgoOrders``: ``symbol``, from ``algoId`` or in a time window."""
+        key = self._key(call)
+        symbols = self._symbols_of(call, required=True)
+        assert symbols is not None
+        from_id = call.integer("algoId")
+        start, end = call.times()
+        if start is not None and end is not None and end - start > SEVEN_DAYS_MS:
+            raise VenueError.lookup_interval_too_big(168, product=self.name)
+        limit = params.query_limit(call, 100, 100)
+        rows = [
+            algo
+            for algo in self.account_algos.get(key, ())
+            if algo.symbol in symbols
+            and (from_id is None or algo.algo_id >= from_id)
+            and (start is None or algo.create_time >= start)
+            and (end is None or algo.create_time <= end)
+        ]
+        rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        return [algo_query(algo, self.instrument(algo.symbol)) for algo in rows]

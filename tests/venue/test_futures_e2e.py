@@ -1,0 +1,186 @@
+"""The futures engines end to end on a real venue: signed REST, the user-data stream, the
+WS-API and the control actions, over loopback sockets."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import urllib.parse
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import trio
+from trio_websocket import open_websocket_url
+
+from scenarios.venue.config import VenueConfig
+from scenarios.venue.server import open_venue
+
+DEADLINE = 30
+
+
+@pytest.fixture
+async def venue():
+    with trio.fail_after(DEADLINE):
+        async with open_venue(VenueConfig(seed=13, tick_ms=20)) as running:
+            yield running
+
+
+class Signed:
+    """HMAC-signed REST calls as a Binance client makes them."""
+
+    def __init__(self, venue: Any, client: httpx.AsyncClient) -> None:
+        self.venue = venue
+        self.client = client
+        self.key = venue.first_key
+
+    async def __call__(self, method: str, path: str, **params: Any) -> httpx.Response:
+        params["timestamp"] = self.venue.clock.now_ms()
+        query = urllib.parse.urlencode({name: str(value) for name, value in params.items()})
+        signature = hmac.new(self.key.secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+        return await self.client.request(
+            method,
+            f"{path}?{query}&signature={signature}",
+            headers={"X-MBX-APIKEY": self.key.api_key},
+        )
+
+
+async def next_event(ws: Any, kind: str, execution: str | None = None) -> dict[str, Any]:
+    while True:
+        event = orjson.loads(await ws.get_message())
+        if event.get("e") == kind and (execution is None or event["o"]["x"] == execution):
+            return event
+
+
+async def test_usdm_order_account_and_user_stream(venue):
+    async with httpx.AsyncClient(base_url=venue.urls["rest"], timeout=10) as client:
+        signed = Signed(venue, client)
+        listen = await client.post(
+            "/fapi/v1/listenKey", headers={"X-MBX-APIKEY": signed.key.api_key}
+        )
+        listen_key = listen.json()["listenKey"]
+        url = f"{venue.urls['ws']['usdm']}/private/ws?listenKey={listen_key}"
+        async with open_websocket_url(url) as ws:
+            placed = await signed(
+                "POST",
+                "/fapi/v1/order",
+                symbol="BTCUSDT",
+                side="BUY",
+                type="MARKET",
+                quantity="0.003",
+                newClientOrderId="e2e-1",
+            )
+            assert placed.status_code == 200, placed.text
+            body = placed.json()
+            assert (body["clientOrderId"], body["status"]) == ("e2e-1", "NEW")
+            assert "X-MBX-ORDER-COUNT-1M" in placed.headers
+            new = await next_event(ws, "ORDER_TRADE_UPDATE", "NEW")
+            assert new["o"]["c"] == "e2e-1"
+            lite = await next_event(ws, "TRADE_LITE")
+            assert lite["i"] == body["orderId"]
+            update = await next_event(ws, "ACCOUNT_UPDATE")
+            assert update["a"]["m"] == "ORDER"
+            assert update["a"]["P"][0]["pa"] == "0.003"
+
+        risk = (await signed("GET", "/fapi/v2/positionRisk", symbol="BTCUSDT")).json()
+        assert risk[0]["positionAmt"] == "0.003"
+        account = (await signed("GET", "/fapi/v3/account")).json()
+        assert account["positions"][0]["symbol"] == "BTCUSDT"
+        balance = (await signed("GET", "/fapi/v2/balance")).json()
+        trades = (await signed("GET", "/fapi/v1/userTrades", symbol="BTCUSDT")).json()
+        commission = sum(Decimal(row["commission"]) for row in trades)
+        assert Decimal(balance[0]["balance"]) == Decimal(100000) - commission
+
+        refused = await signed(
+            "POST",
+            "/fapi/v1/order",
+            symbol="BTCUSDT",
+            side="BUY",
+            type="STOP",
+            quantity="1",
+        )
+        assert refused.status_code == 400
+        assert refused.json()["code"] == -4120
+        far = await signed(
+            "POST",
+            "/fapi/v1/order",
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.01",
+            price="50000",
+        )
+        order_id = far.json()["orderId"]
+        canceled = await signed("DELETE", "/fapi/v1/order", symbol="BTCUSDT", orderId=order_id)
+        assert canceled.json()["status"] == "CANCELED"
+        missing = await signed("GET", "/fapi/v1/order", symbol="BTCUSDT", orderId=1)
+        assert missing.json() == {"code": -2013, "msg": "Order does not exist."}
+
+        funded = await client.post(
+            "/_venue/usdm/fund", content=orjson.dumps({"asset": "USDT", "delta": "5"})
+        )
+        assert funded.status_code == 200, funded.text
+        bad = await client.post("/_venue/usdm/fee_tier", content=orjson.dumps({"tier": 99}))
+        assert bad.status_code == 400
+
+
+async def test_coinm_rest(venue):
+    async with httpx.AsyncClient(base_url=venue.urls["rest"], timeout=10) as client:
+        signed = Signed(venue, client)
+        placed = await signed(
+            "POST",
+            "/dapi/v1/order",
+            symbol="BTCUSD_PERP",
+            side="SELL",
+            type="MARKET",
+            quantity="5",
+            newOrderRespType="RESULT",
+        )
+        assert placed.json()["status"] == "FILLED", placed.text
+        account = (await signed("GET", "/dapi/v1/account")).json()
+        position = next(row for row in account["positions"] if row["symbol"] == "BTCUSD_PERP")
+        assert position["positionAmt"] == "-5"
+        assert account["assets"][0]["asset"] == "BTC"
+        dual = await signed("POST", "/dapi/v1/positionSide/dual", dualSidePosition="true")
+        assert dual.json() == {
+            "code": -4068,
+            "msg": "Position side cannot be changed if there exists position.",
+        }
+
+
+async def test_ws_api_order_place(venue):
+    key = venue.first_key
+    params: dict[str, Any] = {
+        "apiKey": key.api_key,
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "MARKET",
+        "quantity": "0.002",
+        "newOrderRespType": "RESULT",
+        "timestamp": venue.clock.now_ms(),
+    }
+    payload = "&".join(f"{name}={params[name]}" for name in sorted(params)).encode()
+    params["signature"] = hmac.new(key.secret.encode(), payload, hashlib.sha256).hexdigest()
+    async with open_websocket_url(venue.urls["ws_api"]["usdm"]) as ws:
+        await ws.send_message(
+            orjson.dumps({"id": "p1", "method": "order.place", "params": params}).decode()
+        )
+        reply = orjson.loads(await ws.get_message())
+        assert reply["status"] == 200, reply
+        assert reply["result"]["status"] == "FILLED"
+        status_params = {"apiKey": key.api_key, "timestamp": venue.clock.now_ms()}
+        payload = "&".join(f"{n}={status_params[n]}" for n in sorted(status_params)).encode()
+        status_params["signature"] = hmac.new(
+            key.secret.encode(), payload, hashlib.sha256
+        ).hexdigest()
+        await ws.send_message(
+            orjson.dumps(
+                {"id": 2, "method": "v2/account.position", "params": status_params}
+            ).decode()
+        )
+        reply = orjson.loads(await ws.get_message())
+        rows = [row for row in reply["result"] if row["symbol"] == "BTCUSDT"]
+        assert rows[0]["positionAmt"] == "0.002"
