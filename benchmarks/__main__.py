@@ -39,6 +39,12 @@ def main() -> int:
             2_000,
             "16 keep-alive connections, ping/depth/bookTicker mix; requests/s completed",
         ),
+        (
+            "venue order placements + cancels",
+            venue.order_round_trips,
+            2_000,
+            "16 connections, signed Spot LIMIT place then cancel; requests/s completed",
+        ),
     ]
     for name, bench, target, note in plans:
         if args.only is not None and args.only not in name:

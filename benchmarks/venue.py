@@ -8,6 +8,8 @@ client Binance would tolerate).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 import h11
@@ -28,7 +31,12 @@ seed = 9
 tick_ms = 10
 [limits]
 spot_weight_1m = 100000000
+spot_orders_10s = 100000000
+spot_orders_1d = 100000000
 futures_weight_1m = 100000000
+[balances.spot]
+USDT = "1000000000"
+BTC = "1000"
 """
 
 SPOT_STREAMS = [
@@ -44,10 +52,13 @@ USDM_STREAMS = [
 
 
 class VenueProcess:
+    def __init__(self, config: str = VENUE_CONFIG) -> None:
+        self.config = config
+
     def __enter__(self) -> dict:
         self.directory = tempfile.TemporaryDirectory(prefix="tern-bench-venue-")
         config = Path(self.directory.name) / "venue.toml"
-        config.write_text(VENUE_CONFIG)
+        config.write_text(self.config)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "actors.cli", "venue", "--config", str(config)],
             stdout=subprocess.PIPE,
@@ -157,6 +168,125 @@ def rest_requests(seconds: float = 5.0, concurrency: int = 16) -> float:
                             break
                         connection.start_next_cycle()
                 return position
+
+            started = time.perf_counter()
+            async with trio.open_nursery() as nursery:
+                for index in range(concurrency):
+                    nursery.start_soon(worker, index)
+            return done[0] / (time.perf_counter() - started)
+
+        return trio.run(main)
+
+
+async def _exchange(
+    stream: trio.SocketStream, connection: h11.Connection, request: h11.Request, body: bytes
+) -> tuple[int, bytes]:
+    """One request/response on a keep-alive h11 connection."""
+    data = connection.send(request)
+    if body:
+        data += connection.send(h11.Data(data=body))
+    await stream.send_all(data + connection.send(h11.EndOfMessage()))
+    status, chunks = 0, []
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            connection.receive_data(await stream.receive_some(65536))
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            chunks.append(bytes(event.data))
+        elif isinstance(event, h11.EndOfMessage):
+            return status, b"".join(chunks)
+
+
+def order_round_trips(seconds: float = 5.0, concurrency: int = 16) -> float:
+    """Spot order placements plus cancels per second through signed REST: each worker
+    places a LIMIT GTC buy below the market (it rests on the book) and cancels it by
+    ``origClientOrderId``, over its own keep-alive connection, HMAC-signing every request
+    as a client must. The market runs at the venue's default pace (one activity step per
+    symbol every 100 ms), as under ``tern venue``."""
+    with VenueProcess(VENUE_CONFIG.replace("tick_ms = 10", "tick_ms = 100")) as info:
+        host, port = info["rest"].removeprefix("http://").rsplit(":", 1)
+        api_key, secret = info["api_key"], info["api_secret"].encode()
+
+        def signed(params: dict[str, str]) -> bytes:
+            query = urllib.parse.urlencode(params)
+            signature = hmac.new(secret, query.encode(), hashlib.sha256).hexdigest()
+            return f"{query}&signature={signature}".encode()
+
+        async def main() -> float:
+            done = [0]
+            stream = await trio.open_tcp_stream(host, int(port))
+            async with stream:
+                _status, body = await _exchange(
+                    stream,
+                    h11.Connection(h11.CLIENT),
+                    h11.Request(
+                        method="GET",
+                        target="/api/v3/ticker/bookTicker?symbol=BTCUSDT",
+                        headers=[("Host", host)],
+                    ),
+                    b"",
+                )
+            bid = float(json.loads(body)["bidPrice"])
+            price = f"{round(bid * 0.99, 2):.2f}"
+            deadline = trio.current_time() + seconds
+
+            async def worker(index: int) -> None:
+                stream = await trio.open_tcp_stream(host, int(port))
+                connection = h11.Connection(h11.CLIENT)
+                number = 0
+                async with stream:
+                    while trio.current_time() < deadline:
+                        number += 1
+                        client_id = f"bench-{index}-{number}"
+                        now = str(int(time.time() * 1000))
+                        for method, params in (
+                            (
+                                "POST",
+                                {
+                                    "symbol": "BTCUSDT",
+                                    "side": "BUY",
+                                    "type": "LIMIT",
+                                    "timeInForce": "GTC",
+                                    "quantity": "0.001",
+                                    "price": price,
+                                    "newClientOrderId": client_id,
+                                    "newOrderRespType": "ACK",
+                                    "recvWindow": "60000",
+                                    "timestamp": now,
+                                },
+                            ),
+                            (
+                                "DELETE",
+                                {
+                                    "symbol": "BTCUSDT",
+                                    "origClientOrderId": client_id,
+                                    "recvWindow": "60000",
+                                    "timestamp": now,
+                                },
+                            ),
+                        ):
+                            body = signed(params)
+                            status, answer = await _exchange(
+                                stream,
+                                connection,
+                                h11.Request(
+                                    method=method,
+                                    target="/api/v3/order",
+                                    headers=[
+                                        ("Host", host),
+                                        ("X-MBX-APIKEY", api_key),
+                                        ("Content-Type", "application/x-www-form-urlencoded"),
+                                        ("Content-Length", str(len(body))),
+                                    ],
+                                ),
+                                body,
+                            )
+                            if status != 200:
+                                raise AssertionError(f"{method} /api/v3/order: {status} {answer!r}")
+                            done[0] += 1
+                            connection.start_next_cycle()
 
             started = time.perf_counter()
             async with trio.open_nursery() as nursery:
