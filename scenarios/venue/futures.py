@@ -38,6 +38,12 @@ TRIGGERING -> TRIGGERED -> FINISHED, or REJECTED when the order is refused).
 settlement orders (``autoclose-``, ``adl_autoclose``, ``settlement_autoclose-`` client ids),
 on the book or at a fixed price off the book.
 
+**Risk** (:mod:`~scenarios.venue.futures_risk`, :attr:`FuturesEngine.risk`): funding payments
+at the market's funding times, ``MARGIN_CALL``, liquidation (insurance fund, ``forceOrder``),
+auto-deleveraging and the delivery of dated contracts. It runs from :meth:`FuturesEngine.on_time`
+and, for the symbols whose book moved, from :meth:`FuturesEngine.drain`; its control actions
+(``liquidate``, ``adl``, ``settle``, ``funding``, ``margin``) join the engine's.
+
 Shared between the two engines (the 2026 CM-UM integration): the position mode
 (``dualSidePosition``), which either line may change only when neither has open orders or
 positions.
@@ -212,6 +218,11 @@ class FuturesEngine(ConditionalOrders):
         self._in_market_callback = False
         self._pending_sync: set[tuple[str, str]] = set()
         self._pending_triggers: set[str] = set()
+        from scenarios.venue.futures_risk import FuturesRisk
+
+        #: Funding, margin calls, liquidation, ADL and delivery
+        #: (:mod:`~scenarios.venue.futures_risk`).
+        self.risk = FuturesRisk(self)
 
     # --- infrastructure -------------------------------------------------------------------
 
@@ -387,7 +398,7 @@ class FuturesEngine(ConditionalOrders):
         account = self.accounts.account(order.account)
         bids, asks = self._notional_sides(order.account, order.symbol)
         instrument = self.instrument(order.symbol)
-        if fill is not None and execution == "TRADE" and not self.coinm:
+        if fill is not None and execution == "TRADE" and not self.coinm and not order.system:
             self._publish(order.account, trade_lite(order, instrument, fill))
         self._publish(
             order.account,
@@ -499,10 +510,20 @@ class FuturesEngine(ConditionalOrders):
         maker: bool,
         touched: _Touched,
         execution: str = "TRADE",
+        *,
+        commission_rate: Decimal | None = None,
+        announce: Callable[[Fill], None] | None = None,
     ) -> Fill:
-        """Apply one fill of ``order``: account, order state, records, events."""
+        """Apply one fill of ``order``: account, order state, records, events.
+
+        ``commission_rate`` overrides the account's maker/taker rate (exchange orders such as
+        COIN-M delivery pay none); ``announce`` replaces the ``ORDER_TRADE_UPDATE`` of the
+        fill (the risk layer shapes the events of its exchange orders itself).
+        """
         account = self.accounts.account(order.account)
         maker_rate, taker_rate = self.accounts.commission_rates(account)
+        if commission_rate is None:
+            commission_rate = maker_rate if maker else taker_rate
         outcome = self.accounts.apply_fill(
             account,
             order.symbol,
@@ -510,7 +531,7 @@ class FuturesEngine(ConditionalOrders):
             order.side,
             quantity,
             price,
-            maker_rate if maker else taker_rate,
+            commission_rate,
             time_ms,
         )
         math = self.accounts.math(order.symbol)
@@ -558,7 +579,10 @@ class FuturesEngine(ConditionalOrders):
                 trade_id,
             )
         touched.add(order.account, outcome.asset, outcome.position)
-        self._order_event(order, execution, time_ms, fill)
+        if announce is not None:
+            announce(fill)
+        else:
+            self._order_event(order, execution, time_ms, fill)
         if order.status == "FILLED":
             self._finish(order, time_ms)
         if outcome.position.amount == 0 and outcome.closed > 0:
@@ -1551,11 +1575,16 @@ class FuturesEngine(ConditionalOrders):
             self._in_market_callback = False
         if any(algo.symbol == symbol for algo in self.open_algos.values()):
             self._pending_triggers.add(symbol)
+        if self.has_any_positions:
+            self.risk.pending.add(symbol)
 
     def drain(self, now_ms: int | None = None) -> None:
         """Do the work :meth:`on_market` deferred: re-check reduce-only orders against the
-        positions and trigger conditional orders of the symbols that moved."""
+        positions, trigger conditional orders and run the risk checks (margin calls,
+        liquidations) of the symbols that moved."""
         if not self._pending_sync and not self._pending_triggers:
+            if self.risk.pending:
+                self.risk.run_pending(self.now() if now_ms is None else now_ms)
             return
         now_ms = self.now() if now_ms is None else now_ms
         pending_sync, self._pending_sync = self._pending_sync, set()
@@ -1564,6 +1593,8 @@ class FuturesEngine(ConditionalOrders):
         pending_triggers, self._pending_triggers = self._pending_triggers, set()
         if pending_triggers:
             self._check_triggers(pending_triggers, now_ms)
+        if self.risk.pending:
+            self.risk.run_pending(now_ms)
 
     def _entry(self, handler: Callable[[Call], Any]) -> Callable[[Call], Any]:
         """A request handler that first does the deferred work (see :meth:`drain`)."""
@@ -1588,9 +1619,11 @@ class FuturesEngine(ConditionalOrders):
                 self.cancel_all(account, symbol, now_ms)
         if self.open_algos:
             self._check_triggers({algo.symbol for algo in self.open_algos.values()}, now_ms)
+        self.risk.on_time(now_ms)
 
     def control_actions(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
-        """``fund``, ``fee_tier``, ``orders``, ``fills``, ``positions``, ``balances``."""
+        """``fund``, ``fee_tier``, ``orders``, ``fills``, ``positions``, ``balances``, and the
+        risk layer's ``liquidate``, ``adl``, ``settle``, ``funding``, ``margin``."""
         from scenarios.venue.futures_views import control_actions
 
         def entry(action: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
@@ -1600,7 +1633,9 @@ class FuturesEngine(ConditionalOrders):
 
             return run
 
-        return {name: entry(action) for name, action in control_actions(self).items()}
+        actions = dict(control_actions(self))
+        actions.update(self.risk.control_actions())
+        return {name: entry(action) for name, action in actions.items()}
 
     # --- account-level helpers for the views and later layers -----------------------------
 
@@ -1613,6 +1648,22 @@ class FuturesEngine(ConditionalOrders):
             algo.account == account and (symbol is None or algo.symbol == symbol)
             for algo in self.open_algos.values()
         )
+
+    @property
+    def has_any_positions(self) -> bool:
+        """Whether any account holds a position on this line (risk checks skip otherwise)."""
+        return any(
+            position.amount != 0
+            for account in self.accounts.accounts.values()
+            for position in account.positions.values()
+        )
+
+    def _after_activity(self, symbols: Iterable[str], now_ms: int) -> None:
+        """After the engine's own trading: conditional triggers now, risk checks at the next
+        :meth:`drain` (the book moved, so mark prices may have)."""
+        super()._after_activity(symbols, now_ms)
+        if self.has_any_positions:
+            self.risk.pending.update(symbols)
 
     def has_positions(self, account: str, symbol: str | None = None) -> bool:
         found = self.accounts.accounts.get(account)

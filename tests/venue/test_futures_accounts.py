@@ -23,7 +23,7 @@ from tests.venue.test_futures_helpers import (
     walk_to,
 )
 
-FIXTURES = Path("/work/shared/fixtures/binance")
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "binance"
 RUST = FIXTURES / "rust_test_data" / "futures"
 PYTHON = FIXTURES / "python_tests"
 PERP = "BTCUSD_PERP"

@@ -18,7 +18,7 @@ from scenarios.venue import spot_api
 from scenarios.venue.market import BookSide, Side
 from tests.venue.test_spot_support import KEYS, D, Desk
 
-FIXTURES = Path("/work/shared/fixtures/binance")
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "binance"
 HTTP = FIXTURES / "rust_test_data/spot/http_json"
 USER = FIXTURES / "rust_test_data/spot/user_data_json"
 WS = FIXTURES / "python_tests/ws_messages"
