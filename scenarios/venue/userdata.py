@@ -20,7 +20,8 @@ The Spot listenKey endpoints (``/api/v3/userDataStream``) were discontinued by B
 
 from __future__ import annotations
 
-import secrets
+import random
+import string
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 #: A futures listen key lives this long after its creation or last keepalive.
 LISTEN_KEY_VALIDITY_MS = 60 * 60 * 1000
+_KEY_ALPHABET = string.ascii_letters + string.digits
 _LISTEN_KEY_PATHS = {Product.USDM: "/fapi/v1/listenKey", Product.COINM: "/dapi/v1/listenKey"}
 
 
@@ -74,6 +76,10 @@ class UserData:
         self._subscribers: dict[tuple[Product, str], list[Subscriber]] = {}
         self.listen_keys: dict[str, ListenKey] = {}
         self.published = 0
+        #: Events a destination could not take because of a venue bug (kept for tests).
+        self.delivery_errors: list[str] = []
+        # Listen keys come from the seed, so a replayed scenario sees the same keys.
+        self._rng = random.Random(f"{venue.config.seed}:listen-keys")
 
     # --- delivery -------------------------------------------------------------------------
 
@@ -86,7 +92,12 @@ class UserData:
         for subscriber in list(subscribers):
             if subscriber.events is not None and event_type not in subscriber.events:
                 continue
-            if not subscriber.deliver(payload):
+            try:
+                delivered = subscriber.deliver(payload)
+            except Exception as exc:  # an event the venue built wrong: skip it, keep going
+                self.delivery_errors.append(f"{event_type}: {type(exc).__name__}: {exc}")
+                continue
+            if not delivered:
                 self.remove(subscriber)
             else:
                 self.published += 1
@@ -197,7 +208,7 @@ class UserData:
             ):
                 listen_key.expires_ms = now_ms + LISTEN_KEY_VALIDITY_MS
                 return listen_key.key
-        key = secrets.token_urlsafe(48).replace("-", "a").replace("_", "b")[:64]
+        key = "".join(self._rng.choices(_KEY_ALPHABET, k=64))
         self.listen_keys[key] = ListenKey(key, product, account, now_ms + LISTEN_KEY_VALIDITY_MS)
         return key
 

@@ -15,7 +15,7 @@ from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_
 from scenarios.venue.config import VenueConfig
 from scenarios.venue.instruments import Product
 from scenarios.venue.server import open_venue
-from scenarios.venue.userdata import LISTEN_KEY_VALIDITY_MS
+from scenarios.venue.userdata import LISTEN_KEY_VALIDITY_MS, Subscriber
 
 DEADLINE = 30
 
@@ -212,3 +212,27 @@ async def test_an_executed_fault_does_the_work_then_fails(venue, rest) -> None:
     )
     assert (await rest.post("/dapi/v1/listenKey")).status_code == 503
     assert len(venue.user_data.listen_keys) == 1, "a plain fault does no work"
+
+
+async def test_listen_keys_follow_the_seed_and_a_bad_event_does_not_stop_delivery() -> None:
+    keys = []
+    received: list = []
+
+    def collect(event: dict) -> bool:
+        received.append(event)
+        return True
+
+    for _ in range(2):
+        async with open_venue(VenueConfig(seed=21)) as venue:
+            keys.append(venue.user_data.start(Product.USDM, "acct", venue.clock.now_ms()))
+            received.clear()
+            venue.user_data.add(Subscriber(Product.USDM, "acct", collect))
+            venue.user_data.add(Subscriber(Product.USDM, "acct", lambda e: bool(orjson.dumps(e))))
+            venue.user_data.publish(Product.USDM, "acct", {"e": "X", "n": 2**70})
+            venue.user_data.publish(Product.USDM, "acct", {"e": "Y"})
+            assert [event["e"] for event in received] == ["X", "Y"]
+            assert len(venue.user_data.delivery_errors) == 1
+            assert "X: TypeError" in venue.user_data.delivery_errors[0]
+    assert keys[0] == keys[1]
+    assert keys[0].isalnum()
+    assert len(keys[0]) == 64
