@@ -8,14 +8,17 @@ each other, with Binance's rules (``binance-protocol.md`` 5.1):
 * **Balances.** A new order locks what it may spend: a BUY locks ``price * quantity`` of the
   quote asset (a market BUY the cost of walking the book, or its ``quoteOrderQty``), a SELL
   locks its quantity of the base asset. Fills are paid from the lock; what is left is
-  released when the order ends. The two legs of an OCO pair spend the same funds, so the
-  pair locks once (the larger of the two needs).
+  released when the order ends. An order going on the book keeps only what it can still
+  spend (a BUY that took at better prices than its own rests with ``remaining * price``),
+  and quantity that self-trade prevention expires releases its share. The two legs of an OCO
+  pair spend the same funds, so the pair locks once (the larger of the two needs).
 * **Commissions** are charged in the asset received, at the account's taker rate for taking
   fills and its maker rate for resting ones, rounded up to the symbol's commission precision
   (see :func:`~scenarios.venue.spot_model.commission_for`).
 * **Matching** goes through :meth:`MarketState.match`, with self-trade prevention decided by
   the taker's ``selfTradePreventionMode`` when it meets a resting order of the same account
-  (``stp_faq.md``): TRADE_PREVENTION reports, ``EXPIRED_IN_MATCH``, prevented quantities and
+  (``stp_faq.md``): TRADE_PREVENTION reports (not trades: ``l``/``L``/``Y`` zero, the
+  would-be execution in ``pl``/``pL``/``pY``), ``EXPIRED_IN_MATCH``, prevented quantities and
   ``preventedMatches`` in the response.
 * **Stops** (``STOP_LOSS[_LIMIT]``, ``TAKE_PROFIT[_LIMIT]``) wait for the last price: after
   every trade of the symbol they are checked in trade order, trailing stops following the best
@@ -130,9 +133,20 @@ class SpotEngine:
         #: Commission collected, per asset (the venue's side of balance conservation).
         self.commissions: dict[str, Decimal] = {}
         self._orders_of: dict[str, list[SpotOrder]] = {}
+        #: Orders and fills by (account, symbol), oldest first (allOrders, myTrades).
+        self._symbol_orders: dict[tuple[str, str], list[SpotOrder]] = {}
+        self._symbol_fills: dict[tuple[str, str], list[Fill]] = {}
         self._fills_of: dict[str, list[Fill]] = {}
+        self._fills_by_order: dict[int, list[Fill]] = {}
         self._list_of: dict[int, OrderList] = {}
+        self._lists_of: dict[str, list[OrderList]] = {}
+        #: EXECUTING lists by account (MAX_NUM_ORDER_LISTS, openOrderList).
+        self._open_lists: dict[str, dict[int, OrderList]] = {}
+        #: Lists by (account, listClientOrderId), oldest first.
+        self._lists_by_client: dict[tuple[str, str], list[OrderList]] = {}
         self._open: dict[str, dict[int, SpotOrder]] = {}
+        #: Open orders by (account, symbol) (MAX_NUM_ORDERS, openOrders).
+        self._open_of: dict[tuple[str, str], dict[int, SpotOrder]] = {}
         #: Orders by (account, symbol, clientOrderId), oldest first.
         self._by_client: dict[tuple[str, str, str], list[SpotOrder]] = {}
         self._next_order_id = 1
@@ -231,20 +245,37 @@ class SpotEngine:
         """Every order of an account, oldest first."""
         return self._orders_of.get(api_key, [])
 
+    def symbol_orders(self, api_key: str, symbol: str) -> list[SpotOrder]:
+        """An account's orders on one symbol, by order id."""
+        return self._symbol_orders.get((api_key, symbol), [])
+
     def fills_of(self, api_key: str) -> list[Fill]:
         """Every fill of an account, oldest first."""
         return self._fills_of.get(api_key, [])
+
+    def symbol_fills(self, api_key: str, symbol: str) -> list[Fill]:
+        """An account's fills on one symbol, oldest first."""
+        return self._symbol_fills.get((api_key, symbol), [])
+
+    def fills_of_order(self, order_id: int) -> list[Fill]:
+        """The fills of one order, oldest first."""
+        return self._fills_by_order.get(order_id, [])
 
     def open_orders(self, api_key: str, symbol: str | None = None) -> list[SpotOrder]:
         """An account's open orders (pending OTO legs included), by order id."""
         symbols = [symbol] if symbol is not None else sorted(self._open)
         found = [
-            order
-            for name in symbols
-            for order in self._open.get(name, {}).values()
-            if order.account == api_key
+            order for name in symbols for order in self._open_of.get((api_key, name), {}).values()
         ]
         return sorted(found, key=lambda order: order.order_id)
+
+    def lists_of(self, api_key: str) -> list[OrderList]:
+        """Every order list of an account, by list id."""
+        return self._lists_of.get(api_key, [])
+
+    def open_lists(self, api_key: str) -> list[OrderList]:
+        """An account's EXECUTING order lists, by list id."""
+        return list(self._open_lists.get(api_key, {}).values())
 
     def list_of(self, order: SpotOrder) -> OrderList | None:
         return self._list_of.get(order.order_id)
@@ -281,12 +312,9 @@ class SpotEngine:
             ):
                 return None
             return found
-        matches = [
-            order_list
-            for order_list in self.order_lists.values()
-            if order_list.account == api_key
-            and order_list.list_client_order_id == list_client_order_id
-        ]
+        if list_client_order_id is None:
+            return None
+        matches = self._lists_by_client.get((api_key, list_client_order_id))
         return matches[-1] if matches else None
 
     def new_client_id(self) -> str:
@@ -464,21 +492,16 @@ class SpotEngine:
 
     def count_open(self, api_key: str, symbol: str) -> tuple[int, int]:
         """(open orders, open stop orders) of an account on a symbol."""
-        orders = algo = 0
-        for order in self._open.get(symbol, {}).values():
-            if order.account == api_key:
-                orders += 1
-                if order.type in STOP_TYPES:
-                    algo += 1
-        return orders, algo
+        open_orders = self._open_of.get((api_key, symbol), {})
+        algo = sum(1 for order in open_orders.values() if order.type in STOP_TYPES)
+        return len(open_orders), algo
 
     def count_open_lists(self, api_key: str, symbol: str) -> int:
+        """An account's EXECUTING order lists on a symbol (MAX_NUM_ORDER_LISTS)."""
         return sum(
             1
-            for order_list in self.order_lists.values()
-            if order_list.account == api_key
-            and order_list.symbol == symbol
-            and order_list.status == "EXECUTING"
+            for order_list in self._open_lists.get(api_key, {}).values()
+            if order_list.symbol == symbol
         )
 
     def _rename(self, order: SpotOrder, client_order_id: str) -> None:
@@ -567,8 +590,10 @@ class SpotEngine:
         self._next_order_id += 1
         self.orders[order.order_id] = order
         self._orders_of.setdefault(api_key, []).append(order)
+        self._symbol_orders.setdefault((api_key, order.symbol), []).append(order)
         self._by_client.setdefault((api_key, order.symbol, order.client_order_id), []).append(order)
         self._open.setdefault(order.symbol, {})[order.order_id] = order
+        self._open_of.setdefault((api_key, order.symbol), {})[order.order_id] = order
         return order
 
     def build_order(
@@ -613,11 +638,15 @@ class SpotEngine:
         )
 
     def start(self, order: SpotOrder, now: int, run: Run) -> None:
-        """Report a new order and set it going: armed if a stop, else matched and rested."""
-        self._report(order, "NEW", now, on_book=_goes_on_book(order))
+        """Report a new order and set it going: armed if a stop, else matched and rested.
+
+        A stop is armed before its NEW report, so a trailing stop's report carries ``D``.
+        """
         if order.type in STOP_TYPES:
             self._arm(order, now)
+            self._report(order, "NEW", now, on_book=_goes_on_book(order))
             return
+        self._report(order, "NEW", now, on_book=_goes_on_book(order))
         self._work(order, now, run)
 
     def _arm(self, order: SpotOrder, now: int) -> None:
@@ -753,14 +782,20 @@ class SpotEngine:
                 maker,
                 "TRADE_PREVENTION",
                 now,
-                last_quantity=maker_prevented,
-                last_price=prevention.price,
                 last_prevented=maker_prevented,
                 counter_order_id=taker.order_id,
+                counter_symbol=taker.symbol,
+                prevented_execution=(prevention.quantity, prevention.price),
                 on_book=not gone,
             )
             if gone:
                 self._close(maker, now)
+            else:
+                # The prevented part is gone from the order: so is what it locked.
+                self._trim_lock(maker, now)
+                maker_list = self.list_of(maker)
+                if maker_list is not None and maker_list.shared_lock > 0:
+                    self._trim_shared_lock(maker_list, now)
         if not taker_hit:
             return None
         taker.prevented += taker_prevented
@@ -774,10 +809,10 @@ class SpotEngine:
             taker,
             "TRADE_PREVENTION",
             now,
-            last_quantity=taker_prevented,
-            last_price=prevention.price,
             last_prevented=taker_prevented,
             counter_order_id=maker.order_id,
+            counter_symbol=maker.symbol,
+            prevented_execution=(prevention.quantity, prevention.price),
             on_book=False,
         )
 
@@ -815,6 +850,10 @@ class SpotEngine:
         elif order.time_in_force == "FOK":
             self._expire(order, now, "UNFILLED_FOK_ORDER_EXPIRED")
         else:
+            # Release what it can no longer spend (a BUY that took at better prices than its
+            # own, prevented quantity): on the book a BUY locks remaining x price, a SELL its
+            # remaining quantity.
+            self._trim_lock(order, now)
             self._rest(order, now)
 
     def _rest(self, order: SpotOrder, now: int) -> None:
@@ -875,6 +914,8 @@ class SpotEngine:
         )
         self.fills.append(fill)
         self._fills_of.setdefault(order.account, []).append(fill)
+        self._symbol_fills.setdefault((order.account, order.symbol), []).append(fill)
+        self._fills_by_order.setdefault(order.order_id, []).append(fill)
         return fill
 
     def _maker_traded(
@@ -914,6 +955,7 @@ class SpotEngine:
         """An order ended: release its lock, forget it as open, update its list."""
         self._release(order, now)
         self._open.get(order.symbol, {}).pop(order.order_id, None)
+        self._open_of.get((order.account, order.symbol), {}).pop(order.order_id, None)
         order_list = self.list_of(order)
         if order_list is not None:
             self._member_closed(order_list, order, now)
@@ -1087,7 +1129,13 @@ class SpotEngine:
         return list_id
 
     def register_list(self, order_list: OrderList) -> None:
-        self.order_lists[order_list.order_list_id] = order_list
+        """Record a new (EXECUTING) list and index it."""
+        list_id, account = order_list.order_list_id, order_list.account
+        self.order_lists[list_id] = order_list
+        self._lists_of.setdefault(account, []).append(order_list)
+        self._open_lists.setdefault(account, {})[list_id] = order_list
+        key = (account, order_list.list_client_order_id)
+        self._lists_by_client.setdefault(key, []).append(order_list)
         for order in order_list.orders:
             self._list_of[order.order_id] = order_list
 
@@ -1114,6 +1162,8 @@ class SpotEngine:
         for order in pair:
             order.lock_asset = asset
             order.status = "NEW"
+            if order.type in STOP_TYPES:
+                self._arm(order, now)  # before the report: a trailing leg's NEW carries D
             self._report(order, "NEW", now, on_book=_goes_on_book(order))
         if announce:
             self.list_started(order_list, now)
@@ -1121,7 +1171,6 @@ class SpotEngine:
             if not order.is_open or order_list.resolved:
                 continue
             if order.type in STOP_TYPES:
-                self._arm(order, now)
                 market = self.market(order.symbol)
                 if order.stop_price > 0 and _would_trigger(
                     order.side, order.type, order.stop_price, market.last_price
@@ -1157,6 +1206,9 @@ class SpotEngine:
             survivor.lock_asset = order_list.shared_asset
             survivor.locked += order_list.shared_lock
             order_list.shared_lock = Decimal(0)
+            if survivor.type in PRICED_TYPES:
+                # The pair locked for its costlier leg; a priced survivor needs its own price.
+                self._trim_lock(survivor, now)
         for member in order_list.pair:
             if member is not survivor and member.is_open:
                 self._expire(member, now, "OCO_TRIGGER")
@@ -1246,6 +1298,7 @@ class SpotEngine:
         self._unlock_shared(order_list, now)
         order_list.status = "ALL_DONE"
         order_list.status_type = "ALL_DONE"
+        self._open_lists.get(order_list.account, {}).pop(order_list.order_list_id, None)
         order_list.transaction_time_ms = now
         self._list_status(order_list, now)
 

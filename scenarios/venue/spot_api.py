@@ -26,6 +26,7 @@ defaults to the venue's first key where noted):
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -248,9 +249,10 @@ def all_orders(engine: SpotEngine, call: Call) -> Any:
     from_id = call.integer("orderId")
     start, end = _window(call)
     limit = _limit(call)
-    orders = [order for order in engine.orders_of(_key(call)) if order.symbol == instrument.symbol]
+    orders = engine.symbol_orders(_key(call), instrument.symbol)
     if from_id is not None:
-        chosen = [order for order in orders if order.order_id >= from_id][:limit]
+        start_at = bisect.bisect_left(orders, from_id, key=lambda order: order.order_id)
+        chosen = orders[start_at : start_at + limit]
     elif start is not None or end is not None:
         chosen = [order for order in orders if _in_window(order.time_ms, start, end)][:limit]
     else:
@@ -268,9 +270,15 @@ def my_trades(engine: SpotEngine, call: Call) -> Any:
     timed = start is not None or end is not None
     if (from_id is not None and timed) or (order_id is not None and timed):
         raise VenueError.optional_params_bad_combo()
-    fills = [fill for fill in engine.fills_of(_key(call)) if fill.symbol == instrument.symbol]
+    api_key = _key(call)
     if order_id is not None:
-        fills = [fill for fill in fills if fill.order_id == order_id]
+        fills = [
+            fill
+            for fill in engine.fills_of_order(order_id)
+            if fill.account == api_key and fill.symbol == instrument.symbol
+        ]
+    else:
+        fills = engine.symbol_fills(api_key, instrument.symbol)
     if from_id is not None:
         chosen = [fill for fill in fills if fill.trade_id >= from_id][:limit]
     elif timed:
@@ -414,13 +422,7 @@ def _list_response(order_list: OrderList, response_type: str, engine: SpotEngine
         if response_type == "ACK":
             reports.append(spot_json.order_ack(order, now))
         else:
-            fills = None
-            if response_type == "FULL":
-                fills = [
-                    fill
-                    for fill in engine.fills_of(order.account)
-                    if fill.order_id == order.order_id
-                ]
+            fills = engine.fills_of_order(order.order_id) if response_type == "FULL" else None
             reports.append(spot_json.order_result(order, now, fills=fills))
     return spot_json.list_object(order_list, reports=reports)
 
@@ -663,12 +665,7 @@ def query_order_list(engine: SpotEngine, call: Call) -> Any:
 
 def open_order_lists(engine: SpotEngine, call: Call) -> Any:
     """``GET /api/v3/openOrderList``."""
-    api_key = _key(call)
-    return [
-        spot_json.list_object(order_list)
-        for order_list in engine.order_lists.values()
-        if order_list.account == api_key and order_list.status == "EXECUTING"
-    ]
+    return [spot_json.list_object(order_list) for order_list in engine.open_lists(_key(call))]
 
 
 def all_order_lists(engine: SpotEngine, call: Call) -> Any:
@@ -679,9 +676,10 @@ def all_order_lists(engine: SpotEngine, call: Call) -> Any:
     if from_id is not None and (start is not None or end is not None):
         raise VenueError.optional_params_bad_combo()
     limit = _limit(call)
-    lists = [lst for lst in engine.order_lists.values() if lst.account == api_key]
+    lists = engine.lists_of(api_key)
     if from_id is not None:
-        chosen = [lst for lst in lists if lst.order_list_id >= from_id][:limit]
+        start_at = bisect.bisect_left(lists, from_id, key=lambda lst: lst.order_list_id)
+        chosen = lists[start_at : start_at + limit]
     elif start is not None or end is not None:
         chosen = [lst for lst in lists if _in_window(lst.transaction_time_ms, start, end)][:limit]
     else:

@@ -10,7 +10,7 @@ The shapes follow ``binance-protocol.md`` 4.1 and 9.1 and the recorded payloads 
 ``account_trades_response``, the ``executionReport`` and ``listStatus`` events). Fields that
 Binance sends only when they apply (``stopPrice``, ``icebergQty``, ``trailingDelta``,
 ``strategyId``, ``preventedMatchId``... in responses; ``d``, ``D``, ``j``, ``J``, ``v``, ``A``,
-``B``, ``U``, ``W``, ``eR`` in reports) appear only then.
+``B``, ``U``, ``Cs``, ``pl``, ``pL``, ``pY``, ``W``, ``eR`` in reports) appear only then.
 """
 
 from __future__ import annotations
@@ -372,9 +372,17 @@ def execution_report(
     is_maker: bool = False,
     last_prevented: Decimal | None = None,
     counter_order_id: int | None = None,
+    counter_symbol: str | None = None,
+    prevented_execution: tuple[Decimal, Decimal] | None = None,
+    trade_group_id: int | None = None,
     on_book: bool = False,
 ) -> JsonObject:
     """An ``executionReport`` (``binance-protocol.md`` 9.1), every field Binance sends.
+
+    A ``TRADE_PREVENTION`` report is not a trade: ``l``, ``L`` and ``Y`` stay zero (Binance's
+    2023-12 change); what would have traded is in ``pl``/``pL``/``pY``, the quantity this
+    prevention expired from the order in ``B`` and the order's total in ``A``, with the other
+    order in ``U`` and ``Cs``. ``u`` (tradeGroupId) is only sent for accounts in a trade group.
 
     Args:
         order: The order after the change.
@@ -394,6 +402,10 @@ def execution_report(
         is_maker: ``m``.
         last_prevented: ``B`` of a TRADE_PREVENTION report.
         counter_order_id: ``U``: the other order of a prevented match.
+        counter_symbol: ``Cs``: the other order's symbol.
+        prevented_execution: (``pl``, ``pL``): the quantity and price that would have traded;
+            ``pY`` is their product.
+        trade_group_id: ``u``, for an account in a trade group (None: not sent).
         on_book: ``w``: whether the order rests on the book after this change.
     """
     is_trade = execution_type == "TRADE"
@@ -448,12 +460,22 @@ def execution_report(
     if order.working_time_ms != NOT_WORKING:
         payload["W"] = order.working_time_ms
     payload["V"] = order.stp_mode
+    if execution_type == "TRADE_PREVENTION" and trade_group_id is not None:
+        payload["u"] = trade_group_id
+    if execution_type == "TRADE_PREVENTION" and counter_order_id is not None:
+        payload["U"] = counter_order_id
     if order.prevented_match_id is not None:
         payload["A"] = amount(order.prevented)
+    if execution_type == "TRADE_PREVENTION":
         if last_prevented is not None:
             payload["B"] = amount(last_prevented)
-        if counter_order_id is not None:
-            payload["U"] = counter_order_id
+        if counter_symbol is not None:
+            payload["Cs"] = counter_symbol
+        if prevented_execution is not None:
+            quantity, price = prevented_execution
+            payload["pl"] = amount(quantity)
+            payload["pL"] = amount(price)
+            payload["pY"] = amount(quantity * price)
     if order.status in ("EXPIRED", "EXPIRED_IN_MATCH") and order.expiry_reason is not None:
         payload["eR"] = order.expiry_reason
     return payload

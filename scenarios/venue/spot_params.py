@@ -10,6 +10,8 @@ returns an :class:`OrderSpec`, or raises Binance's error:
 * bad enum values: ``-1117`` side, ``-1116`` type, ``-1115`` timeInForce, ``-1136``
   newOrderRespType, ``-1130`` selfTradePreventionMode;
 * malformed numbers: ``-1100`` with Binance's legal range, too many decimals ``-1111``;
+* integers out of their type's range (a LONG beyond 64 bits, ``strategyType`` beyond an INT):
+  ``-1130`` "Data sent for parameter '%s' is not valid." (as ``rest.Call.integer``);
 * ``strategyType`` below 1000000: ``-1134``.
 
 :func:`check_filters` then applies the symbol's filters in ``exchangeInfo`` order and raises
@@ -50,6 +52,9 @@ _CLIENT_ID = re.compile(CLIENT_ID_RANGE)
 #: Spot amounts carry at most 8 decimals.
 MAX_DECIMALS: Final = 8
 MIN_STRATEGY_TYPE: Final = 1_000_000
+#: Binance's LONG and INT parameters are signed 64- and 32-bit integers.
+INT64_MAX: Final = 2**63 - 1
+INT32_MAX: Final = 2**31 - 1
 
 #: Binance's -2010 texts for order types a symbol does not enable.
 _TYPE_NOT_SUPPORTED: Final = {
@@ -111,13 +116,20 @@ def parse_decimal(name: str, raw: str | None) -> Decimal | None:
     return value
 
 
-def parse_integer(name: str, raw: str | None) -> int | None:
-    """A LONG/INT parameter: ``-1100`` when not 1 to 20 digits."""
+def parse_integer(name: str, raw: str | None, *, maximum: int = INT64_MAX) -> int | None:
+    """A LONG (or, with ``maximum=INT32_MAX``, INT) parameter.
+
+    ``-1100`` when not 1 to 20 digits; ``-1130`` when above ``maximum`` (a 20-digit number
+    does not fit a LONG), so nothing out of range is ever placed or rendered.
+    """
     if raw is None:
         return None
     if not _INTEGER.match(raw):
         raise VenueError.illegal_characters(name, INTEGER_RANGE)
-    return int(raw)
+    value = int(raw)
+    if value > maximum:
+        raise VenueError.invalid_parameter(name)
+    return value
 
 
 def parse_client_id(name: str, raw: str | None) -> str | None:
@@ -253,7 +265,7 @@ def parse_order(
     trailing = parse_integer(name("trailingDelta"), raw("trailingDelta"))
     iceberg = parse_decimal(name("icebergQty"), raw("icebergQty"))
     strategy_id = parse_integer(name("strategyId"), raw("strategyId"))
-    strategy_type = parse_integer(name("strategyType"), raw("strategyType"))
+    strategy_type = parse_integer(name("strategyType"), raw("strategyType"), maximum=INT32_MAX)
     client_id = parse_client_id(name("newClientOrderId"), raw("newClientOrderId"))
     mode = (
         stp_mode

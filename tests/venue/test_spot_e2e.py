@@ -147,6 +147,29 @@ async def test_place_query_cancel_and_account_through_rest(venue, rest) -> None:
     )
 
 
+async def test_an_out_of_range_strategy_id_is_refused_before_placing(venue, rest) -> None:
+    market = venue.markets[(Product.SPOT, "BTCUSDT")]
+    order = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.01",
+        "price": str(market.best(BookSide.BID) - 100),
+    }
+    refused = await _send(
+        rest, venue, "POST", "/api/v3/order", **order, strategyId="99999999999999999999"
+    )
+    assert (refused.status_code, refused.json()) == (
+        400,
+        {"code": -1130, "msg": "Data sent for parameter 'strategyId' is not valid."},
+    )
+    opened = await _send(rest, venue, "GET", "/api/v3/openOrders", symbol="BTCUSDT")
+    assert opened.json() == []
+    placed = await _send(rest, venue, "POST", "/api/v3/order", **order, strategyId=str(2**63 - 1))
+    assert (placed.status_code, placed.json()["strategyId"]) == (200, 2**63 - 1)
+
+
 async def test_cancel_replace_partial_failure_is_http_409_with_data(venue, rest) -> None:
     market = venue.markets[(Product.SPOT, "BTCUSDT")]
     bid = market.best(BookSide.BID)

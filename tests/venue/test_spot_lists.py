@@ -438,3 +438,99 @@ async def test_an_otoco_pair_is_placed_once_the_working_order_fills() -> None:
     assert (limit.status, limit.expiry_reason) == ("EXPIRED", "OCO_TRIGGER")
     assert desk.of_type("listStatus")[-1]["L"] == "ALL_DONE"
     desk.engine.check_invariants()
+
+
+async def test_a_trailing_oco_leg_reports_its_trailing_time_when_new() -> None:
+    desk = Desk()
+    last = desk.market().last_price
+    body = desk.do(
+        spot_api.place_oco,
+        symbol="BTCUSDT",
+        side="SELL",
+        quantity="0.01",
+        aboveType="LIMIT_MAKER",
+        abovePrice=str(last + 100),
+        belowType="STOP_LOSS",
+        belowTrailingDelta="100",
+    )
+    stop_id = next(
+        report["orderId"] for report in body["orderReports"] if report["type"] == "STOP_LOSS"
+    )
+    new = desk.reports(order_id=stop_id)[0]
+    assert (new["x"], new["d"], new["D"]) == ("NEW", 100, new["T"])
+
+
+class _NoScan(dict):
+    """The engine's list of every order list, refusing to be scanned (lookups go by index)."""
+
+    def values(self):  # type: ignore[override]
+        raise AssertionError("scanned every order list")
+
+    def items(self):  # type: ignore[override]
+        raise AssertionError("scanned every order list")
+
+    def __iter__(self):
+        raise AssertionError("scanned every order list")
+
+
+async def test_list_lookups_and_full_responses_use_indexes_not_history() -> None:
+    desk = Desk()
+    for number in range(3):  # history: finished lists and fills
+        _sell_oco(desk, listClientOrderId=f"old-{number}")
+        desk.do(spot_api.cancel_order_list, symbol="BTCUSDT", listClientOrderId=f"old-{number}")
+        desk.order(side="BUY", type="MARKET", quantity="0.001")
+    _sell_oco(desk, listClientOrderId="old-0")  # a listClientOrderId used again: latest wins
+    engine = desk.engine
+    engine.order_lists = _NoScan(engine.order_lists)
+
+    def no_account_scan(api_key: str) -> list:
+        raise AssertionError("scanned every fill of the account")
+
+    engine.fills_of = no_account_scan  # type: ignore[method-assign]
+    ask = desk.best(BookSide.ASK)
+    body = desk.do(
+        spot_api.place_oto,
+        symbol="BTCUSDT",
+        listClientOrderId="mine",
+        workingType="LIMIT",
+        workingSide="BUY",
+        workingTimeInForce="GTC",
+        workingQuantity="0.001",
+        workingPrice=str(ask),
+        pendingType="LIMIT",
+        pendingSide="SELL",
+        pendingTimeInForce="GTC",
+        pendingQuantity="0.001",
+        pendingPrice=str(ask + 500),
+        newOrderRespType="FULL",
+    )
+    working = body["orderReports"][0]
+    assert working["status"] == "FILLED"
+    trades = desk.do(spot_api.my_trades, symbol="BTCUSDT", orderId=working["orderId"])
+    assert [fill["tradeId"] for fill in working["fills"]] == [row["id"] for row in trades]
+    assert [fill["qty"] for fill in working["fills"]] == [row["qty"] for row in trades]
+    assert body["orderReports"][1]["fills"] == []
+    found = desk.do(spot_api.query_order_list, origClientOrderId="mine")
+    assert found["orderListId"] == body["orderListId"]
+    again = desk.do(spot_api.query_order_list, origClientOrderId="old-0")
+    assert again["listOrderStatus"] == "EXECUTING"
+    opened = desk.do(spot_api.open_order_lists)
+    assert [row["listClientOrderId"] for row in opened] == ["old-0", "mine"]
+    every = desk.do(spot_api.all_order_lists)
+    assert [row["listClientOrderId"] for row in every] == [
+        "old-0",
+        "old-1",
+        "old-2",
+        "old-0",
+        "mine",
+    ]
+    later = desk.do(spot_api.all_order_lists, fromId=every[3]["orderListId"], limit=1)
+    assert [row["listClientOrderId"] for row in later] == ["old-0"]
+    assert desk.do(spot_api.open_order_lists, KEYS[1]) == []
+    error = desk.fails(spot_api.query_order_list, KEYS[1], origClientOrderId="mine")
+    assert error.code == -2013
+    desk.do(spot_api.cancel_order_list, symbol="BTCUSDT", listClientOrderId="mine")
+    opened = desk.do(spot_api.open_order_lists)
+    assert [row["listClientOrderId"] for row in opened] == ["old-0"]
+    assert engine.count_open_lists(KEYS[0], "BTCUSDT") == 1
+    assert engine.count_open_lists(KEYS[0], "ETHUSDT") == 0

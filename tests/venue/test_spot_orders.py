@@ -61,6 +61,27 @@ BAD_ORDERS = [
         "Data sent for parameter 'selfTradePreventionMode' is not valid.",
     ),
     ({"strategyType": "42"}, -1134, "strategyType was less than 1000000."),
+    # LONG and INT parameters out of range: -1130 before anything is placed.
+    (
+        {"strategyId": "99999999999999999999"},
+        -1130,
+        "Data sent for parameter 'strategyId' is not valid.",
+    ),
+    (
+        {"strategyId": "9223372036854775808"},
+        -1130,
+        "Data sent for parameter 'strategyId' is not valid.",
+    ),
+    (
+        {"strategyType": "2147483648"},
+        -1130,
+        "Data sent for parameter 'strategyType' is not valid.",
+    ),
+    (
+        {"strategyId": "-1"},
+        -1100,
+        "Illegal characters found in parameter 'strategyId'; legal range is '^[0-9]{1,20}$'.",
+    ),
     (
         {"newClientOrderId": "has space"},
         -1100,
@@ -105,6 +126,58 @@ async def test_a_bad_market_order_gets_binances_error(params, code, message) -> 
     desk = Desk()
     error = desk.fails(spot_api.new_order, symbol="BTCUSDT", side="SELL", type="MARKET", **params)
     assert (error.code, error.msg) == (code, message)
+
+
+async def test_integer_parameters_at_their_limits() -> None:
+    desk = Desk()
+    body = desk.order(
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.01",
+        price=str(desk.best(BookSide.BID) - 10),
+        strategyId=str(2**63 - 1),
+        strategyType=str(2**31 - 1),
+    )
+    assert (body["strategyId"], body["strategyType"]) == (2**63 - 1, 2**31 - 1)
+    report = desk.reports(order_id=body["orderId"])[-1]
+    assert (report["j"], report["J"]) == (2**63 - 1, 2**31 - 1)
+    # A trailing delta beyond a LONG, and an order list leg's strategyId.
+    error = desk.fails(
+        spot_api.new_order,
+        symbol="BTCUSDT",
+        side="SELL",
+        type="STOP_LOSS",
+        quantity="0.01",
+        trailingDelta="99999999999999999999",
+    )
+    assert (error.code, error.msg) == (
+        -1130,
+        "Data sent for parameter 'trailingDelta' is not valid.",
+    )
+    last = desk.market().last_price
+    error = desk.fails(
+        spot_api.place_oco,
+        symbol="BTCUSDT",
+        side="SELL",
+        quantity="0.01",
+        aboveType="LIMIT_MAKER",
+        abovePrice=str(last + 100),
+        aboveStrategyId="18446744073709551616",
+        belowType="STOP_LOSS",
+        belowStopPrice=str(last - 100),
+    )
+    assert (error.code, error.msg) == (
+        -1130,
+        "Data sent for parameter 'aboveStrategyId' is not valid.",
+    )
+    assert len(desk.engine.orders) == 1
+    assert desk.engine.order_lists == {}
+    # Lookups go through the pipeline's LONG check too.
+    error = desk.fails(spot_api.query_order, symbol="BTCUSDT", orderId="99999999999999999999")
+    assert (error.code, error.msg) == (-1130, "Data sent for parameter 'orderId' is not valid.")
+    error = desk.fails(spot_api.my_trades, symbol="BTCUSDT", fromId="99999999999999999999")
+    assert (error.code, error.msg) == (-1130, "Data sent for parameter 'fromId' is not valid.")
 
 
 async def test_the_percent_price_filter_is_named_as_the_symbol_publishes_it() -> None:
@@ -238,6 +311,28 @@ async def test_commission_is_in_the_received_asset_at_the_tier_and_rounds_up() -
     account = desk.do(spot_api.account_info)
     assert (account["makerCommission"], account["takerCommission"]) == (2, 7)
     assert account["commissionRates"]["taker"] == "0.00075000"
+
+
+async def test_a_crossing_buy_keeps_only_remaining_times_price_locked() -> None:
+    desk = Desk()
+    asks = _ladder(desk, BookSide.ASK, 3)
+    price = asks[1][0]
+    quantity = asks[0][1] + asks[1][1] + D("0.01")
+    body = desk.order(
+        side="BUY", type="LIMIT", timeInForce="GTC", quantity=str(quantity), price=str(price)
+    )
+    assert body["status"] == "PARTIALLY_FILLED"
+    assert [fill["price"] for fill in body["fills"]] == [f"{asks[0][0]:.8f}", f"{price:.8f}"]
+    order = desk.engine.orders[body["orderId"]]
+    # The first level filled below the limit price: that saving is not kept locked.
+    assert order.remaining == D("0.01")
+    assert order.locked == D("0.01") * price
+    spent = sum(D(fill["price"]) * D(fill["qty"]) for fill in body["fills"])
+    assert desk.balance("USDT") == (D(100000) - spent - D("0.01") * price, D("0.01") * price)
+    last_position = desk.of_type("outboundAccountPosition")[-1]
+    usdt = next(row for row in last_position["B"] if row["a"] == "USDT")
+    assert D(usdt["l"]) == D("0.01") * price
+    desk.engine.check_invariants()
 
 
 async def test_a_resting_limit_locks_quote_and_a_cancel_releases_it() -> None:
@@ -452,7 +547,43 @@ async def test_stp_modes(mode, taker_status, maker_status, maker_left) -> None:
     assert maker_order.status == maker_status
     assert maker_order.remaining == D(maker_left)
     assert desk.market().resting(maker_order) == (D(maker_left) or None)
+    # What prevention expired from the maker is no longer locked for it.
+    assert maker_order.locked == maker_order.remaining
     assert desk.engine.fills == []
+    # Prevention reports are not trades: l/L/Y zero; B this prevention, pl/pL/pY what
+    # would have traded (the smaller of the two quantities, at the maker's price).
+    zero, would = "0.00000000", "0.01000000"
+    report = desk.reports(order_id=taker["orderId"])[-1]
+    assert (report["x"], report["l"], report["L"], report["Y"]) == (
+        "TRADE_PREVENTION",
+        zero,
+        zero,
+        zero,
+    )
+    assert (report["B"], report["A"], report["U"], report["Cs"]) == (
+        "0.01000000",
+        "0.01000000",
+        maker["orderId"],
+        "BTCUSDT",
+    )
+    assert (report["pl"], report["pL"], report["pY"]) == (
+        would,
+        f"{price:.8f}",
+        f"{price * D(would):.8f}",
+    )
+    maker_reports = desk.reports(order_id=maker["orderId"])
+    if mode != "EXPIRE_TAKER":
+        expired = D("0.03") - D(maker_left)
+        last = maker_reports[-1]
+        assert (last["x"], last["l"], last["B"], last["pl"], last["U"]) == (
+            "TRADE_PREVENTION",
+            zero,
+            f"{expired:.8f}",
+            would,
+            taker["orderId"],
+        )
+    else:
+        assert [r["x"] for r in maker_reports] == ["NEW"]
     desk.engine.check_invariants()
 
 
@@ -556,6 +687,8 @@ async def test_a_trailing_stop_follows_the_high_and_fires_on_the_pullback() -> N
     assert body["trailingDelta"] == 100
     assert body["trailingTime"] > 0
     assert "stopPrice" not in body
+    new = desk.reports(order_id=body["orderId"])[0]
+    assert (new["x"], new["d"], new["D"]) == ("NEW", 100, body["trailingTime"])
     desk.move_to(last + 300)
     desk.move_to(last + 600)
     order = desk.engine.orders[body["orderId"]]

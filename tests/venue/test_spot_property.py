@@ -8,6 +8,9 @@ them, with background activity in between. After every flow:
   liquidity does not) minus the commissions in ``myTrades``, which add up to what the engine
   collected;
 * nothing is negative, and every locked amount is held by an open order (or OCO pair);
+* every open priced order that holds its own lock holds exactly what it can still spend: a
+  BUY ``remaining x price`` of the quote asset (price improvement and prevented quantity are
+  released), a SELL its remaining quantity;
 * no order is both open and FILLED, and each order's last executionReport agrees with its
   status and executed quantity;
 * every fill is in ``myTrades`` exactly once and in the executionReports exactly once, with
@@ -26,6 +29,7 @@ from hypothesis import strategies as st
 from scenarios.venue import spot_api
 from scenarios.venue.errors import VenueError
 from scenarios.venue.market import BookSide
+from scenarios.venue.spot_model import PRICED_TYPES
 from tests.venue.test_spot_support import KEYS, D, Desk
 
 TICK = D("0.01")
@@ -52,7 +56,15 @@ operation = st.one_of(
     st.tuples(st.just("market"), accounts, sides, quantities, stp_modes, st.booleans()),
     st.tuples(st.just("stop"), accounts, sides, st.integers(min_value=1, max_value=40), quantities),
     st.tuples(st.just("oco"), accounts, sides, st.integers(min_value=2, max_value=40), quantities),
-    st.tuples(st.just("self"), accounts, sides, quantities, stp_modes),
+    st.tuples(st.just("self"), accounts, sides, quantities, stp_modes, quantities),
+    st.tuples(
+        st.just("sweep"),
+        accounts,
+        sides,
+        st.integers(min_value=1, max_value=3),
+        quantities,
+        stp_modes,
+    ),
     st.tuples(st.just("cancel"), accounts, st.integers(min_value=0, max_value=5)),
     st.tuples(st.just("amend"), accounts, st.integers(min_value=0, max_value=5)),
     st.tuples(st.just("background"), st.integers(min_value=1, max_value=4)),
@@ -113,8 +125,9 @@ def _apply(desk: Desk, step: tuple[Any, ...], funded: Counter) -> None:
         desk.do(spot_api.place_oco, account, **params)
     elif kind == "self":
         # A resting order at the back of the best level, then a taker of the same account
-        # that eats the level and meets it: self-trade prevention (or a self-trade).
-        _, account, side, steps, stp = step
+        # that eats the level and meets it: self-trade prevention (or a self-trade), the
+        # taker's rest meeting more or less than the resting order.
+        _, account, side, steps, stp, taker_steps = step
         book_side = BookSide.ASK if side == "SELL" else BookSide.BID
         price = desk.best(book_side)
         bids, asks = market.top(1)
@@ -122,9 +135,28 @@ def _apply(desk: Desk, step: tuple[Any, ...], funded: Counter) -> None:
         common = {"type": "LIMIT", "timeInForce": "GTC", "price": str(price)}
         desk.order(account, side=side, quantity=str(steps * STEP), **common)
         other = "BUY" if side == "SELL" else "SELL"
-        taker_quantity = level + steps * STEP
+        taker_quantity = level + taker_steps * STEP
         desk.order(
             account, side=other, quantity=str(taker_quantity), selfTradePreventionMode=stp, **common
+        )
+    elif kind == "sweep":
+        # A GTC limit that takes the best ``levels`` of the other side (the first ones at
+        # better prices than its own) and rests what is left: price improvement.
+        _, account, side, levels, steps, stp = step
+        bids, asks = market.top(levels)
+        ladder = asks if side == "BUY" else bids
+        if not ladder:
+            return
+        price = ladder[-1][0]
+        quantity = sum(size for _, size in ladder) + steps * STEP
+        desk.order(
+            account,
+            side=side,
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity=str(quantity),
+            price=str(price),
+            selfTradePreventionMode=stp,
         )
     elif kind == "cancel":
         _, account, index = step
@@ -157,9 +189,23 @@ def _apply(desk: Desk, step: tuple[Any, ...], funded: Counter) -> None:
         funded[asset] += Decimal(amount)
 
 
+def _check_locks(desk: Desk) -> None:
+    """Open priced orders lock exactly what they can still spend (OCO pairs share a lock)."""
+    engine = desk.engine
+    for order in engine.orders.values():
+        if not order.is_open or order.is_pending or order.type not in PRICED_TYPES:
+            continue
+        order_list = engine.list_of(order)
+        if order_list is not None and order in order_list.pair and not order_list.resolved:
+            continue
+        needed = order.remaining * order.price if order.is_buy else order.remaining
+        assert order.locked == needed, (order.order_id, order.side, order.locked, needed)
+
+
 def _check(desk: Desk, initial: Counter, funded: Counter) -> None:
     engine = desk.engine
     engine.check_invariants()
+    _check_locks(desk)
     expected = Counter(initial)
     expected.update(funded)
     commissions: Counter = Counter()

@@ -31,6 +31,11 @@ REPORT_CONDITIONAL = {
     "A",
     "B",
     "U",
+    "u",
+    "Cs",
+    "pl",
+    "pL",
+    "pY",
     "d",
     "D",
     "j",
@@ -237,10 +242,32 @@ async def test_trade_prevention_list_status_and_balance_update_events() -> None:
     maker = desk.order(
         side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(price)
     )
-    desk.order(side="BUY", type="LIMIT", timeInForce="IOC", quantity="0.01", price=str(price))
+    taker = desk.order(
+        side="BUY", type="LIMIT", timeInForce="IOC", quantity="0.01", price=str(price)
+    )
     prevention = desk.reports(order_id=maker["orderId"])[-1]
     assert prevention["x"] == "TRADE_PREVENTION"
     _report_like(prevention, WS / "ws_spot_execution_report_trade_prevention.json")
+    # Not a trade (Binance, 2023-12): l, L, Y stay zero; the prevented execution is in
+    # pl/pL/pY, the expired quantity in B (this prevention) and A (the order's total). The
+    # account is in no trade group, so there is no u.
+    zero = "0.00000000"
+    assert (prevention["l"], prevention["L"], prevention["Y"], prevention["t"]) == (
+        zero,
+        zero,
+        zero,
+        -1,
+    )
+    assert {key: prevention[key] for key in ("B", "A", "U", "Cs", "pl", "pL", "pY")} == {
+        "B": "0.01000000",
+        "A": "0.01000000",
+        "U": taker["orderId"],
+        "Cs": "BTCUSDT",
+        "pl": "0.01000000",
+        "pL": f"{price:.8f}",
+        "pY": f"{price * D('0.01'):.8f}",
+    }
+    assert "u" not in prevention
     last = desk.market().last_price
     desk.do(
         spot_api.place_oco,
