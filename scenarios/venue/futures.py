@@ -7,8 +7,10 @@ Orders trade on the product's :class:`~scenarios.venue.market.MarketState` books
 background liquidity and with each other.
 
 **Orders** (``POST /order``, Binance's rules, ``binance-protocol.md`` 4.2, 5.2, 5.3): LIMIT
-and MARKET only (the conditional types get ``-4120`` and go to ``/algoOrder``;
-``LIMIT_MAKER`` gets ``-1116``). Time in force GTC, IOC, FOK (an FOK that cannot fill in full
+and MARKET (on USD-M the conditional types get ``-4120`` and go to ``/algoOrder``; COIN-M
+still takes them the legacy way, with ``stopPrice``, see :mod:`~scenarios.venue.futures_algo`;
+``LIMIT_MAKER`` gets ``-1116``). Integer parameters past the signed 64-bit range get
+``-1130`` before any work. Time in force GTC, IOC, FOK (an FOK that cannot fill in full
 is rejected ``-5021`` and not recorded), GTX post-only (``-5022`` when it would take, not
 recorded) and, on USD-M, GTD (``goodTillDate`` more than 600 s ahead, ``-5040``; expired by
 :meth:`FuturesEngine.on_time`). ``priceMatch`` picks the price from the book (``OPPONENT``:
@@ -32,7 +34,15 @@ in :meth:`FuturesEngine.on_market` as :class:`~scenarios.venue.market.MakerFill`
 TRAILING_STOP_MARKET wait in the "Algo Service" and are checked after every market event and
 every tick against the last price (``CONTRACT_PRICE``) or the mark price (``MARK_PRICE``).
 A triggered one becomes a regular order with a new ``orderId`` (``ALGO_UPDATE`` NEW ->
-TRIGGERING -> TRIGGERED -> FINISHED, or REJECTED when the order is refused).
+TRIGGERING -> TRIGGERED -> FINISHED, or REJECTED when the order is refused). COIN-M legacy
+conditional orders (``/dapi/v1/order`` with ``stopPrice``) wait the same way but keep their
+``orderId``.
+
+**Indexes.** Open orders and open conditional orders are kept by account and symbol
+(:class:`~scenarios.venue.futures_orders.OpenIndex`), orders by ``(account, symbol,
+clientOrderId)``, waiting conditions by symbol and positions by symbol
+(:attr:`FuturesAccounts.holders`), so that placing, cancelling and the events of one account
+cost the same however many orders and accounts others have.
 
 **Exchange orders**: :meth:`FuturesEngine.place_system_order` places liquidation, ADL and
 settlement orders (``autoclose-``, ``adl_autoclose``, ``settlement_autoclose-`` client ids),
@@ -97,6 +107,7 @@ from scenarios.venue.futures_orders import (
     AlgoOrder,
     Fill,
     FuturesOrder,
+    OpenIndex,
     algo_update,
     order_query,
     order_result,
@@ -199,17 +210,35 @@ class FuturesEngine(ConditionalOrders):
         #: Every order by id, and every account's orders in creation order.
         self.orders: dict[int, FuturesOrder] = {}
         self.account_orders: dict[str, list[FuturesOrder]] = {}
-        #: Orders that are NEW or PARTIALLY_FILLED, by id.
+        #: Orders that are NEW or PARTIALLY_FILLED, by id (with legacy conditional orders
+        #: still waiting for their trigger).
         self.open_orders: dict[int, FuturesOrder] = {}
+        #: The same by account and symbol (placement work stays per account and symbol).
+        self.open_index: OpenIndex[FuturesOrder] = OpenIndex()
+        #: Every order by ``(account, symbol, clientOrderId)``, in creation order.
+        self._client_orders: dict[tuple[str, str, str], list[FuturesOrder]] = {}
+        #: Open orders by ``(account, clientOrderId)`` (duplicate client ids, ``-4116``).
+        self._open_clients: dict[tuple[str, str], dict[int, FuturesOrder]] = {}
+        #: Open GTD orders by id (expired by :meth:`on_time`).
+        self._gtd: dict[int, FuturesOrder] = {}
+        #: Algo Service orders: all by id, per account, and the open ones.
         self.algos: dict[int, AlgoOrder] = {}
         self.account_algos: dict[str, list[AlgoOrder]] = {}
         self.open_algos: dict[int, AlgoOrder] = {}
+        self.algo_index: OpenIndex[AlgoOrder] = OpenIndex()
+        self._client_algos: dict[tuple[str, str], list[AlgoOrder]] = {}
+        #: Conditions waiting for their trigger by symbol: the open Algo Service orders and
+        #: the legacy conditional orders of ``/dapi/v1/order``.
+        self.waiting: dict[str, dict[int, AlgoOrder]] = {}
         self.fills: list[Fill] = []
         self.account_fills: dict[str, list[Fill]] = {}
         #: ``GET /income`` rows per account.
         self.income: dict[str, list[dict[str, Any]]] = {}
         #: countdownCancelAll deadlines by (account, symbol).
         self.countdowns: dict[tuple[str, str], tuple[int, int]] = {}
+        #: COIN-M ``/order`` takes the conditional types the legacy way (Binance: until a
+        #: later, separately announced date); False refuses them with ``-4120`` as USD-M does.
+        self.accepts_legacy_conditional = self.coinm
         self._modify_ids = 0
         self._checking_triggers = False
         #: While :meth:`on_market` runs, the venue has not yet fed the market's events to the
@@ -325,10 +354,12 @@ class FuturesEngine(ConditionalOrders):
                 order.price,
                 self._is_reducing(order),
             )
-            for order in self.open_orders.values()
-            if order.account == account.key and order.symbol == symbol and order is not exclude
+            for order in self.open_index.of(account.key, symbol)
+            if order is not exclude and not order.waiting
         ]
         rows.extend(extra)
+        if not rows:
+            return ZERO, ZERO, ZERO
         bids = asks = ZERO
         opening = {"BUY": [ZERO, ZERO], "SELL": [ZERO, ZERO]}  # [quantity, notional]
         for side, _position_side, quantity, price, reducing in rows:
@@ -467,12 +498,31 @@ class FuturesEngine(ConditionalOrders):
     def _record(self, order: FuturesOrder) -> None:
         self.orders[order.order_id] = order
         self.account_orders.setdefault(order.account, []).append(order)
+        self._client_orders.setdefault(
+            (order.account, order.symbol, order.client_order_id), []
+        ).append(order)
         if order.is_open:
             self.open_orders[order.order_id] = order
+            self.open_index.add(order.account, order.symbol, order.order_id, order)
+            self._open_clients.setdefault((order.account, order.client_order_id), {})[
+                order.order_id
+            ] = order
+            if order.good_till_date:
+                self._gtd[order.order_id] = order
 
     def _finish(self, order: FuturesOrder, now_ms: int) -> None:
         """Bookkeeping once an order reached a final status."""
-        self.open_orders.pop(order.order_id, None)
+        if self.open_orders.pop(order.order_id, None) is not None:
+            self.open_index.remove(order.account, order.symbol, order.order_id)
+            self._gtd.pop(order.order_id, None)
+            clients = self._open_clients.get((order.account, order.client_order_id))
+            if clients is not None:
+                clients.pop(order.order_id, None)
+                if not clients:
+                    del self._open_clients[(order.account, order.client_order_id)]
+        if order.stop is not None:  # a legacy conditional order ended before its trigger
+            self._unwait(order.stop)
+            order.stop = None
         if order.algo_id is not None:
             algo = self.algos.get(order.algo_id)
             if algo is not None and algo.status == "TRIGGERED":
@@ -602,7 +652,7 @@ class FuturesEngine(ConditionalOrders):
             self._end(order, "EXPIRED", trade.time_ms, 4)
 
     def _stp_callback(self, taker: FuturesOrder) -> Callable[[Any], StpAction | None] | None:
-        if taker.stp_mode == "NONE" or taker.time_in_force not in ("GTC", "IOC", "GTD"):
+        if taker.stp_mode == "NONE" or taker.time_in_force not in ("GTC", "IOC", "GTD", "GTE_GTC"):
             return None
         action = StpAction[taker.stp_mode]
 
@@ -629,7 +679,7 @@ class FuturesEngine(ConditionalOrders):
                 return
             quantity = min(quantity, cap)
         clipped = quantity < order.remaining
-        if order.type == "MARKET":
+        if order.kind == "MARKET":
             limit = None if order.system else self._market_band(order)
         else:
             limit = order.price if order.price > 0 else None
@@ -662,7 +712,7 @@ class FuturesEngine(ConditionalOrders):
                 self._feed(order.symbol, events)
                 events = []
                 self._end(order, "EXPIRED", now_ms, 3 if order.time_in_force == "IOC" else 1)
-            elif order.type == "MARKET":
+            elif order.kind == "MARKET":
                 self._feed(order.symbol, events)
                 events = []
                 reason = 4 if clipped else 9
@@ -705,10 +755,8 @@ class FuturesEngine(ConditionalOrders):
     def _sync_reducing(self, account: FuturesAccount, symbol: str, now_ms: int) -> None:
         """Shrink resting reduce-only (and hedge closing) orders to the position; expire
         those that can no longer reduce (``er=4``)."""
-        for order in list(self.open_orders.values()):
-            if order.account != account.key or order.symbol != symbol:
-                continue
-            if not self._is_reducing(order):
+        for order in list(self.open_index.of(account.key, symbol)):
+            if order.waiting or not order.is_open or not self._is_reducing(order):
                 continue
             cap = self._reducible(account, symbol, order.side, order.position_side)
             assert cap is not None
@@ -742,7 +790,7 @@ class FuturesEngine(ConditionalOrders):
         if raw_type is None:
             raise VenueError.mandatory_param_empty_or_malformed("type", product=name)
         order_type = raw_type.upper()
-        if order_type in CONDITIONAL_TYPES:
+        if order_type in CONDITIONAL_TYPES:  # unless taken as legacy orders before this
             raise errors.stop_order_switch_algo(product=name)
         if order_type not in ORDER_TYPES:
             raise VenueError.invalid_order_type(product=name)
@@ -861,22 +909,13 @@ class FuturesEngine(ConditionalOrders):
 
     def _check_open_limits(self, account: str, symbol: str) -> None:
         instrument = self.instrument(symbol)
-        count = sum(
-            1
-            for order in self.open_orders.values()
-            if order.account == account and order.symbol == symbol
-        ) + sum(
-            1
-            for algo in self.open_algos.values()
-            if algo.account == account and algo.symbol == symbol
-        )
+        count = self.open_index.count(account, symbol) + self.algo_index.count(account, symbol)
         if count >= instrument.max_num_orders:
             raise errors.max_open_orders(product=self.name)
 
     def _check_client_id(self, account: str, client_id: str) -> None:
-        for order in self.open_orders.values():
-            if order.account == account and order.client_order_id == client_id:
-                raise errors.duplicate_client_order_id(product=self.name)
+        if self._open_clients.get((account, client_id)):
+            raise errors.duplicate_client_order_id(product=self.name)
 
     def _check_percent_price(self, request: OrderRequest, price: Decimal | None) -> None:
         instrument = self.instrument(request.symbol)
@@ -898,10 +937,17 @@ class FuturesEngine(ConditionalOrders):
             raise errors.price_below_multiplier(product=self.name)
 
     def _admit(
-        self, account_key: str, request: OrderRequest, now_ms: int, *, record: bool = True
+        self,
+        account_key: str,
+        request: OrderRequest,
+        now_ms: int,
+        *,
+        record: bool = True,
+        existing: FuturesOrder | None = None,
     ) -> FuturesOrder:
         """Check ``request`` against the account and the book and record the new order
-        (``record=False``: only check, for ``/order/test``).
+        (``record=False``: only check, for ``/order/test``; ``existing``: a triggered legacy
+        conditional order that becomes ``request``, already recorded and counted).
 
         Raises:
             VenueError: -4061 position side, -2022 reduce-only, -4116 duplicate client id,
@@ -926,13 +972,19 @@ class FuturesEngine(ConditionalOrders):
             if cap <= 0 or (request.position_side != "BOTH" and request.quantity > cap):
                 raise errors.reduce_only_rejected(product=name)
         client_order_id = request.client_order_id or self._new_client_id()
-        if request.client_order_id is not None and not request.system and request.algo_id is None:
+        if (
+            request.client_order_id is not None
+            and not request.system
+            and request.algo_id is None
+            and existing is None
+        ):
             self._check_client_id(account_key, client_order_id)
         price = request.price
         if request.price_match != "NONE":
             price = self._match_price(market, request.side, request.price_match)
         if not request.system:
-            self._check_open_limits(account_key, symbol)
+            if existing is None:
+                self._check_open_limits(account_key, symbol)
             self._check_percent_price(request, price)
             if instrument.min_notional is not None and not reducing:
                 reference = price if price is not None else self.mark_price(symbol)
@@ -971,6 +1023,11 @@ class FuturesEngine(ConditionalOrders):
                 request.quantity,
                 margin_price,
             )
+        if existing is not None:
+            existing.quantity = request.quantity
+            existing.price = price if price is not None else ZERO
+            existing.update_time = now_ms
+            return existing
         order = FuturesOrder(
             order_id=self._new_order_id() if record else 0,
             account=account_key,
@@ -1123,15 +1180,14 @@ class FuturesEngine(ConditionalOrders):
             if client is not None and order.client_order_id != client:
                 return None
             return order
-        candidates = [
-            order
-            for order in self.account_orders.get(account, ())
-            if order.symbol == symbol and order.client_order_id == client
-        ]
-        open_ones = [order for order in candidates if order.is_open]
-        if open_ones:
-            return open_ones[-1]
-        return candidates[-1] if candidates else None
+        assert client is not None
+        candidates = self._client_orders.get((account, symbol, client))
+        if not candidates:
+            return None
+        for order in reversed(candidates):  # the latest open one, else the latest
+            if order.is_open:
+                return order
+        return candidates[-1]
 
     def _symbols_of(self, call: Call, *, required: bool) -> list[str] | None:
         """``symbol`` (or, on COIN-M, ``pair``): the symbols asked for; None for all."""
@@ -1150,9 +1206,21 @@ class FuturesEngine(ConditionalOrders):
 
     # --- REST: orders ---------------------------------------------------------------------
 
+    def _is_legacy_conditional(self, call: Call) -> bool:
+        """A COIN-M ``/order`` request for a conditional type (taken the legacy way)."""
+        raw_type = call.request.get("type")
+        return (
+            self.accepts_legacy_conditional
+            and raw_type is not None
+            and raw_type.upper() in CONDITIONAL_TYPES
+        )
+
     def handle_new_order(self, call: Call) -> Any:
         """``POST /order`` (also a batch item and WS ``order.place``)."""
         key = self._key(call)
+        if self._is_legacy_conditional(call):
+            order = self.legacy_conditional(call)
+            return order_result(order, self.instrument(order.symbol))
         request = self.parse(call)
         order, ack = self.submit(key, request, call.now_ms)
         if request.response_type == "RESULT":
@@ -1162,6 +1230,9 @@ class FuturesEngine(ConditionalOrders):
     def handle_test_order(self, call: Call) -> Any:
         """``POST /order/test``: every check of a new order, nothing recorded; the body of
         the order it would have been (``orderId`` 0)."""
+        if self._is_legacy_conditional(call):
+            order = self.legacy_conditional(call, record=False)
+            return order_result(order, self.instrument(order.symbol))
         order = self._admit(self._key(call), self.parse(call), call.now_ms, record=False)
         return order_result(order, self.instrument(order.symbol))
 
@@ -1186,11 +1257,18 @@ class FuturesEngine(ConditionalOrders):
     def cancel_all(self, account: str, symbol: str, now_ms: int) -> int:
         """Cancel every open regular order of ``account`` on ``symbol``; returns the count."""
         count = 0
-        for order in list(self.open_orders.values()):
-            if order.account == account and order.symbol == symbol and order.is_open:
+        for order in list(self.open_index.of(account, symbol)):
+            if order.is_open:
                 self._end(order, "CANCELED", now_ms)
                 count += 1
         return count
+
+    def open_orders_of(
+        self, account: str, symbols: Iterable[str] | None = None
+    ) -> list[FuturesOrder]:
+        """The account's open regular orders (on ``symbols``), by ``orderId``."""
+        wanted = None if symbols is None else set(symbols)
+        return sorted(self.open_index.of_account(account, wanted), key=lambda item: item.order_id)
 
     def handle_batch_cancel(self, call: Call) -> Any:
         """``DELETE /batchOrders``: ``orderIdList`` or ``origClientOrderIdList`` (max 10)."""
@@ -1205,7 +1283,7 @@ class FuturesEngine(ConditionalOrders):
         references: list[tuple[int | None, str | None]] = []
         if ids_raw is not None:
             for item in _json_list(ids_raw, "orderIdList", self.name):
-                if not isinstance(item, int) or isinstance(item, bool):
+                if not params.json_integer(item):
                     raise VenueError.invalid_parameter("orderIdList", product=self.name)
                 references.append((item, None))
         else:
@@ -1411,17 +1489,31 @@ class FuturesEngine(ConditionalOrders):
         symbols = self._symbols_of(call, required=False)
         return [
             order_query(order, self.instrument(order.symbol))
-            for order in sorted(self.open_orders.values(), key=lambda item: item.order_id)
-            if order.account == key and (symbols is None or order.symbol in symbols)
+            for order in self.open_orders_of(key, symbols)
         ]
 
     def handle_all_orders(self, call: Call) -> Any:
-        """``GET /allOrders``: from ``orderId`` or in ``[startTime, endTime]``, ``limit``."""
+        """``GET /allOrders``: from ``orderId`` or in ``[startTime, endTime]``, ``limit``.
+
+        The window is at most 7 days (``-1127``, as ``userTrades``). Without ``orderId`` and
+        times it is the last 7 days (the most recent ``limit`` orders); a lone ``startTime``
+        or ``endTime`` spans the 7 days from or up to it; ``orderId`` alone has no window.
+        """
         key = self._key(call)
         symbols = self._symbols_of(call, required=True)
         assert symbols is not None
         from_id = call.integer("orderId")
         start, end = call.times()
+        explicit_start = start is not None
+        if start is not None and end is not None and end - start > SEVEN_DAYS_MS:
+            raise VenueError.lookup_interval_too_big(168, product=self.name)
+        if start is not None and end is None:
+            end = start + SEVEN_DAYS_MS
+        elif start is None and end is not None:
+            start = end - SEVEN_DAYS_MS
+        elif start is None and from_id is None:
+            end = call.now_ms
+            start = end - SEVEN_DAYS_MS
         limit = params.query_limit(call)
         rows = [
             order
@@ -1431,7 +1523,7 @@ class FuturesEngine(ConditionalOrders):
             and (start is None or order.time >= start)
             and (end is None or order.time <= end)
         ]
-        rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        rows = rows[:limit] if from_id is not None or explicit_start else rows[-limit:]
         return [order_query(order, self.instrument(order.symbol)) for order in rows]
 
     def handle_user_trades(self, call: Call) -> Any:
@@ -1573,7 +1665,7 @@ class FuturesEngine(ConditionalOrders):
                 self._flush(touched, now_ms)
         finally:
             self._in_market_callback = False
-        if any(algo.symbol == symbol for algo in self.open_algos.values()):
+        if self.waiting.get(symbol):
             self._pending_triggers.add(symbol)
         if self.has_any_positions:
             self.risk.pending.add(symbol)
@@ -1610,15 +1702,16 @@ class FuturesEngine(ConditionalOrders):
         """Deferred work, GTD expiries, countdown cancels, conditional triggers on the mark
         price."""
         self.drain(now_ms)
-        for order in list(self.open_orders.values()):
-            if order.good_till_date and order.good_till_date <= now_ms and order.is_open:
-                self._end(order, "EXPIRED", now_ms)
+        if self._gtd:
+            for order in list(self._gtd.values()):
+                if order.good_till_date <= now_ms and order.is_open:
+                    self._end(order, "EXPIRED", now_ms)
         for (account, symbol), (deadline, _) in list(self.countdowns.items()):
             if deadline <= now_ms:
                 del self.countdowns[(account, symbol)]
                 self.cancel_all(account, symbol, now_ms)
-        if self.open_algos:
-            self._check_triggers({algo.symbol for algo in self.open_algos.values()}, now_ms)
+        if self.waiting:
+            self._check_triggers(list(self.waiting), now_ms)
         self.risk.on_time(now_ms)
 
     def control_actions(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
@@ -1641,22 +1734,14 @@ class FuturesEngine(ConditionalOrders):
 
     def has_open_orders(self, account: str, symbol: str | None = None) -> bool:
         """Open regular or conditional orders of ``account`` (on ``symbol``)."""
-        return any(
-            order.account == account and (symbol is None or order.symbol == symbol)
-            for order in self.open_orders.values()
-        ) or any(
-            algo.account == account and (symbol is None or algo.symbol == symbol)
-            for algo in self.open_algos.values()
+        return bool(
+            self.open_index.count(account, symbol) or self.algo_index.count(account, symbol)
         )
 
     @property
     def has_any_positions(self) -> bool:
         """Whether any account holds a position on this line (risk checks skip otherwise)."""
-        return any(
-            position.amount != 0
-            for account in self.accounts.accounts.values()
-            for position in account.positions.values()
-        )
+        return bool(self.accounts.holders)
 
     def _after_activity(self, symbols: Iterable[str], now_ms: int) -> None:
         """After the engine's own trading: conditional triggers now, risk checks at the next

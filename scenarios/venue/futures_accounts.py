@@ -510,6 +510,10 @@ class FuturesAccounts:
         self.mark_price = mark_price
         self.open_order_margin = open_order_margin
         self.accounts: dict[str, FuturesAccount] = {}
+        #: The accounts holding a non-zero position, by symbol (kept by :meth:`apply_fill`, the
+        #: one way amounts change), so that risk checks need not scan every account.
+        self.holders: dict[str, dict[str, None]] = {}
+        self._rank: dict[str, int] = {}
         self._math = {symbol: ContractMath.of(item) for symbol, item in instruments.items()}
         self._brackets = {symbol: brackets_for(item) for symbol, item in instruments.items()}
 
@@ -527,6 +531,7 @@ class FuturesAccounts:
                     found.wallets.setdefault(instrument.margin_asset, ZERO)
                     found.wallet_times.setdefault(instrument.margin_asset, 0)
             self.accounts[key] = found
+            self._rank[key] = len(self._rank)
         return found
 
     def math(self, symbol: str) -> ContractMath:
@@ -706,7 +711,31 @@ class FuturesAccounts:
         account.wallets[asset] = account.wallets.get(asset, ZERO) - commission
         account.wallet_times[asset] = now_ms
         position.update_time = now_ms
+        self._track(account, symbol)
         return FillOutcome(realized, commission, asset, position, closing, opening)
+
+    def _track(self, account: FuturesAccount, symbol: str) -> None:
+        """Keep :attr:`holders` in step with the account's positions on ``symbol``."""
+        held = any(
+            position is not None and position.amount != 0
+            for position in (
+                account.positions.get((symbol, side)) for side in ("BOTH", "LONG", "SHORT")
+            )
+        )
+        found = self.holders.get(symbol)
+        if held:
+            self.holders.setdefault(symbol, {})[account.key] = None
+        elif found is not None:
+            found.pop(account.key, None)
+            if not found:
+                del self.holders[symbol]
+
+    def holding(self, symbols: Iterable[str]) -> list[FuturesAccount]:
+        """The accounts with a non-zero position on any of ``symbols`` (account order)."""
+        keys: set[str] = set()
+        for symbol in symbols:
+            keys.update(self.holders.get(symbol, ()))
+        return [self.accounts[key] for key in sorted(keys, key=self._rank.__getitem__)]
 
     # --- account figures ------------------------------------------------------------------
 

@@ -22,14 +22,17 @@ COIN-M differences: quantities are contracts, the second amount is ``cumBase``/`
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
 
 from scenarios.venue.futures_accounts import ZERO, amount, trim
 from scenarios.venue.instruments import Instrument, Product
 from scenarios.venue.payloads import format_decimal
+
+_T = TypeVar("_T")
 
 OPEN_STATUSES: Final = frozenset({"NEW", "PARTIALLY_FILLED"})
 ALGO_OPEN_STATUSES: Final = frozenset({"NEW", "TRIGGERING"})
@@ -74,7 +77,12 @@ class FuturesOrder:
         amendments: ``orderAmendment`` history rows.
         algo_id: The conditional order it came from, if any.
         system: An exchange-originated order (liquidation, ADL, settlement).
-        working_time: When it joined the book (``W``-like), epoch ms.
+        stop: The waiting condition of a legacy conditional order (COIN-M ``/order`` with
+            ``stopPrice``...) until it triggers; None for every other order and once it
+            triggered.
+        active_type: The type a legacy conditional order trades as once triggered
+            (``LIMIT`` for STOP/TAKE_PROFIT, ``MARKET`` for the others): the events show it as
+            ``o`` while ``type`` keeps the conditional type, as Binance's queries do.
     """
 
     order_id: int
@@ -109,10 +117,22 @@ class FuturesOrder:
     amendments: list[dict[str, Any]] = attrs.field(factory=list)
     algo_id: int | None = None
     system: bool = False
+    stop: AlgoOrder | None = None
+    active_type: str | None = None
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def kind(self) -> str:
+        """The type it trades as (``active_type`` of a triggered legacy conditional order)."""
+        return self.active_type or self.type
+
+    @property
+    def waiting(self) -> bool:
+        """A legacy conditional order whose condition has not held yet (not on the book)."""
+        return self.stop is not None
 
     @property
     def remaining(self) -> Decimal:
@@ -129,6 +149,9 @@ class AlgoOrder:
 
     Attributes mirror the Algo API fields; ``trailing_extreme`` is the best price seen since a
     trailing stop was activated, ``actual`` the regular order it became on triggering.
+    ``legacy`` is set for the hidden condition of a legacy conditional order placed through
+    COIN-M ``/order``: that order itself (it is not an Algo Service order and never shows in
+    the Algo API).
     """
 
     algo_id: int
@@ -159,6 +182,7 @@ class AlgoOrder:
     activated: bool = False
     trailing_extreme: Decimal | None = None
     actual: FuturesOrder | None = None
+    legacy: FuturesOrder | None = None
 
     @property
     def is_open(self) -> bool:
@@ -205,6 +229,67 @@ class Fill:
     commission_asset: str
     time: int
     maker: bool
+
+
+class OpenIndex(Generic[_T]):
+    """Open records (orders or conditional orders) by account and symbol, in creation order,
+    so that the work for one account and symbol does not grow with everyone else's."""
+
+    def __init__(self) -> None:
+        self._by: dict[str, dict[str, dict[int, _T]]] = {}
+        self._counts: dict[str, int] = {}
+        self._total = 0
+
+    def add(self, account: str, symbol: str, key: int, item: _T) -> None:
+        bucket = self._by.setdefault(account, {}).setdefault(symbol, {})
+        if key not in bucket:
+            self._counts[account] = self._counts.get(account, 0) + 1
+            self._total += 1
+        bucket[key] = item
+
+    def remove(self, account: str, symbol: str, key: int) -> None:
+        symbols = self._by.get(account)
+        if symbols is None:
+            return
+        bucket = symbols.get(symbol)
+        if bucket is None or bucket.pop(key, None) is None:
+            return
+        self._total -= 1
+        self._counts[account] -= 1
+        if not bucket:
+            del symbols[symbol]
+        if not symbols:
+            del self._by[account]
+            del self._counts[account]
+
+    def of(self, account: str, symbol: str) -> Collection[_T]:
+        """The account's open records on ``symbol`` (creation order)."""
+        symbols = self._by.get(account)
+        if symbols is None:
+            return ()
+        bucket = symbols.get(symbol)
+        return () if bucket is None else bucket.values()
+
+    def of_account(self, account: str, symbols: Collection[str] | None = None) -> list[_T]:
+        """The account's open records (of ``symbols``), by symbol then creation."""
+        found = self._by.get(account, {})
+        return [
+            item
+            for symbol, bucket in found.items()
+            if symbols is None or symbol in symbols
+            for item in bucket.values()
+        ]
+
+    def symbols(self, account: str) -> list[str]:
+        return list(self._by.get(account, ()))
+
+    def count(self, account: str, symbol: str | None = None) -> int:
+        if symbol is None:
+            return self._counts.get(account, 0)
+        return len(self.of(account, symbol))
+
+    def __len__(self) -> int:
+        return self._total
 
 
 # --- formatting helpers ----------------------------------------------------------------------
@@ -399,7 +484,7 @@ def order_trade_update(
         "s": order.symbol,
         "c": order.client_order_id,
         "S": order.side,
-        "o": order.type,
+        "o": order.kind,
         "f": order.time_in_force,
         "q": qty_text(order.quantity, instrument),
         "p": price_text(order.price, instrument),

@@ -25,6 +25,8 @@ _T = TypeVar("_T")
 DECIMAL_RANGE: Final = "^([0-9]{1,20})(\\.[0-9]{1,20})?$"
 _DECIMAL: Final = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 _INTEGER: Final = re.compile(r"^[0-9]{1,20}$")
+#: Binance reads integer parameters as signed 64-bit numbers (``rest.Call.integer``).
+INT64_MAX: Final = 2**63 - 1
 #: ``newClientOrderId`` / ``clientAlgoId``: Binance's pattern.
 CLIENT_ID: Final = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 
@@ -54,12 +56,31 @@ def required_decimal(get: Lookup, name: str, product: str) -> Decimal:
 
 
 def integer(get: Lookup, name: str, product: str) -> int | None:
+    """A non-negative 64-bit integer parameter, or None when absent.
+
+    Raises:
+        VenueError: -1100 when it is not 1 to 20 digits, -1130 past the signed 64-bit range
+            (as :meth:`scenarios.venue.rest.Call.integer`), so that no such value reaches the
+            engine or the JSON encoder.
+    """
     raw = get(name)
     if raw is None:
         return None
     if not _INTEGER.match(raw):
         raise VenueError.illegal_characters(name, "^[0-9]{1,20}$", product=product)
-    return int(raw)
+    value = int(raw)
+    if value > INT64_MAX:
+        raise VenueError.invalid_parameter(name, product=product)
+    return value
+
+
+def json_integer(value: Any) -> bool:
+    """Whether a JSON list item is an integer Binance accepts as an id (signed 64-bit)."""
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and -INT64_MAX - 1 <= value <= INT64_MAX
+    )
 
 
 def boolean(get: Lookup, name: str, product: str) -> bool | None:

@@ -362,7 +362,12 @@ class FuturesRisk:
         try:
             for _ in range(RISK_ROUNDS):
                 acted = False
-                for account in list(self.accounts.accounts.values()):
+                candidates = (
+                    list(self.accounts.accounts.values())
+                    if wanted is None
+                    else self.accounts.holding(wanted)
+                )
+                for account in candidates:
                     for group in self.groups(account):
                         if wanted is not None and not any(
                             position.symbol in wanted for position in group.positions
@@ -536,8 +541,8 @@ class FuturesRisk:
         """
         engine = self.engine
         symbols = set(scope) if scope is not None else {item.symbol for item in positions}
-        for order in sorted(engine.open_orders.values(), key=lambda item: item.order_id):
-            if order.account == account.key and order.symbol in symbols and order.is_open:
+        for order in engine.open_orders_of(account.key, symbols):
+            if order.is_open:
                 engine._end(order, "EXPIRED", now_ms, LIQUIDATED)
         if not positions:
             return []

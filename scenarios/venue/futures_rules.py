@@ -52,6 +52,11 @@ CANCEL_ALL_DONE: Final = "The operation of cancel all open order is done."
 QUERY_LIMIT_DEFAULT: Final = 500
 QUERY_LIMIT_MAX: Final = 1000
 SEVEN_DAYS_MS: Final = 7 * 24 * 3_600_000
+#: ``er`` (expiry reason) values of ``ORDER_TRADE_UPDATE`` used by the engine.
+REDUCE_ONLY_EXPIRED: Final = 4
+GTE_UNSATISFIED: Final = 6
+#: "The initial order has expired after the stop order is triggered" (legacy conditional).
+STOP_TRIGGERED: Final = 8
 #: Trigger rounds per check (a triggered order may move the price and trigger more).
 TRIGGER_ROUNDS: Final = 50
 

@@ -326,10 +326,8 @@ class AccountViews:
         rows = []
         for symbol, position in self._rows(account, symbols):
             has_orders = any(
-                order.account == account.key
-                and order.symbol == symbol
-                and order.position_side == position.position_side
-                for order in engine.open_orders.values()
+                order.position_side == position.position_side
+                for order in engine.open_index.of(account.key, symbol)
             )
             if position.amount == 0 and not has_orders:
                 continue

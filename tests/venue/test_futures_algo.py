@@ -1,13 +1,16 @@
 """Conditional (algo) orders: validation, triggers on last and mark price, trailing stops,
-closePosition, cancels, queries and the ALGO_UPDATE sequence."""
+closePosition, cancels, queries and the ALGO_UPDATE sequence; COIN-M legacy conditional
+orders on ``/dapi/v1/order``."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from tests.venue.test_futures_helpers import (
+    COINM,
     USDM,
     Client,
     make_venue,
@@ -355,3 +358,250 @@ async def test_rejected_at_trigger_time(um, venue):
     assert query["algoStatus"] == "REJECTED"
     rejected = next(e["o"] for e in um.of_type("ALGO_UPDATE") if e["o"]["X"] == "REJECTED")
     assert rejected["rm"] == "ReduceOnly Order is rejected."
+
+
+# --- COIN-M legacy conditional orders on /dapi/v1/order -------------------------------------
+
+PERP = "BTCUSD_PERP"
+
+
+@pytest.fixture
+async def cm(venue):
+    return Client(venue, COINM)
+
+
+def cm_last(venue) -> Decimal:
+    return market(venue, COINM, PERP).last_price
+
+
+def order_events(client: Client, order_id: int) -> list[tuple[str, str, str, str, str]]:
+    """``(x, X, o, ot, er)`` of one order's ORDER_TRADE_UPDATE events."""
+    return [
+        (e["o"]["x"], e["o"]["X"], e["o"]["o"], e["o"]["ot"], e["o"]["er"])
+        for e in client.of_type("ORDER_TRADE_UPDATE")
+        if e["o"]["i"] == order_id
+    ]
+
+
+async def test_coinm_legacy_stop_market_keeps_its_order_id(cm, venue):
+    trigger = (cm_last(venue) - 200).quantize(Decimal("0.1"))
+    body = cm.order(
+        symbol=PERP,
+        side="SELL",
+        type="STOP_MARKET",
+        quantity="3",
+        stopPrice=str(trigger),
+        newClientOrderId="legacy-1",
+    )
+    order_id = body["orderId"]
+    assert (body["type"], body["origType"], body["status"]) == ("STOP_MARKET", "STOP_MARKET", "NEW")
+    assert Decimal(body["stopPrice"]) == trigger
+    assert (body["clientOrderId"], body["pair"], body["timeInForce"]) == (
+        "legacy-1",
+        "BTCUSD",
+        "GTC",
+    )
+    assert [row["orderId"] for row in cm.call("GET", "openOrders", symbol=PERP)] == [order_id]
+    assert cm.call("GET", "openAlgoOrders") == []
+    assert order_events(cm, order_id) == [("NEW", "NEW", "STOP_MARKET", "STOP_MARKET", "0")]
+    # not on the book and no open-order margin before it fires
+    assert market(venue, COINM, PERP).resting(cm.engine.orders[order_id]) is None
+    account = cm.call("GET", "account")
+    assert all(row["openOrderInitialMargin"] == "0.00000000" for row in account["positions"])
+
+    walk_to(venue, COINM, PERP, trigger - 50)
+    events = order_events(cm, order_id)
+    assert events[:3] == [
+        ("NEW", "NEW", "STOP_MARKET", "STOP_MARKET", "0"),
+        ("EXPIRED", "EXPIRED", "STOP_MARKET", "STOP_MARKET", "8"),
+        ("NEW", "NEW", "MARKET", "STOP_MARKET", "0"),
+    ]
+    assert events[-1][:3] == ("TRADE", "FILLED", "MARKET")
+    query = cm.call("GET", "order", symbol=PERP, origClientOrderId="legacy-1")
+    assert (query["orderId"], query["type"], query["origType"], query["status"]) == (
+        order_id,
+        "STOP_MARKET",
+        "STOP_MARKET",
+        "FILLED",
+    )
+    assert Decimal(query["stopPrice"]) == trigger
+    assert cm.of_type("ALGO_UPDATE") == []
+    assert cm.engine.accounts.account(cm.key).position(PERP, "BOTH").amount == -3
+    assert cm.call("GET", "openOrders", symbol=PERP) == []
+
+
+async def test_coinm_legacy_stop_limit_rests_after_the_trigger(cm, venue):
+    trigger = (cm_last(venue) + 150).quantize(Decimal("0.1"))
+    limit_price = (trigger - 600).quantize(Decimal("0.1"))
+    body = cm.order(
+        symbol=PERP,
+        side="BUY",
+        type="STOP",
+        quantity="2",
+        price=str(limit_price),
+        stopPrice=str(trigger),
+        workingType="CONTRACT_PRICE",
+        priceProtect="true",
+    )
+    assert (body["type"], body["priceProtect"], body["workingType"]) == (
+        "STOP",
+        True,
+        "CONTRACT_PRICE",
+    )
+    walk_to(venue, COINM, PERP, trigger + 50)
+    order = cm.engine.orders[body["orderId"]]
+    query = cm.call("GET", "order", symbol=PERP, orderId=body["orderId"])
+    assert (query["type"], query["status"], query["price"]) == ("STOP", "NEW", str(limit_price))
+    assert market(venue, COINM, PERP).resting(order) == 2
+    assert order_events(cm, body["orderId"])[-1] == ("NEW", "NEW", "LIMIT", "STOP", "0")
+    # now it is a resting limit order with open-order margin, cancelled as usual
+    canceled = cm.call("DELETE", "order", symbol=PERP, orderId=body["orderId"])
+    assert (canceled["status"], canceled["type"]) == ("CANCELED", "STOP")
+    assert market(venue, COINM, PERP).resting(order) is None
+
+
+async def test_coinm_legacy_cancel_before_trigger_and_rules(cm, venue):
+    price = cm_last(venue)
+    trigger = (price + 100).quantize(Decimal("0.1"))
+    body = cm.order(
+        symbol=PERP,
+        side="BUY",
+        type="TAKE_PROFIT_MARKET",
+        quantity="1",
+        stopPrice=str((price - 100).quantize(Decimal("0.1"))),
+    )
+    canceled = cm.call("DELETE", "order", symbol=PERP, orderId=body["orderId"])
+    assert canceled["status"] == "CANCELED"
+    walk_to(venue, COINM, PERP, price - 300)
+    assert cm.call("GET", "order", symbol=PERP, orderId=body["orderId"])["status"] == "CANCELED"
+    assert cm.engine.waiting == {}
+    error = cm.error("POST", "order", symbol=PERP, side="BUY", type="STOP_MARKET", quantity="1")
+    assert (error.code, error.msg) == (
+        -1102,
+        "Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed.",
+    )
+    below = str((cm_last(venue) - 100).quantize(Decimal("0.1")))
+    error = cm.error(
+        "POST", "order", symbol=PERP, side="BUY", type="STOP_MARKET", quantity="1", stopPrice=below
+    )
+    assert error.code == -2021
+    error = cm.error(
+        "POST",
+        "order",
+        symbol=PERP,
+        side="BUY",
+        type="STOP_MARKET",
+        quantity="1",
+        stopPrice=str(trigger),
+        triggerPrice=str(trigger),
+        price="60000",
+    )
+    assert error.code == -1106  # price is not for STOP_MARKET
+    tested = cm.call(
+        "POST",
+        "order/test",
+        symbol=PERP,
+        side="BUY",
+        type="STOP_MARKET",
+        quantity="1",
+        stopPrice=str(trigger),
+    )
+    assert (tested["orderId"], tested["type"]) == (0, "STOP_MARKET")
+    assert cm.call("GET", "openOrders", symbol=PERP) == []
+    # after Binance's announced date: -4120 as on USD-M
+    cm.engine.accepts_legacy_conditional = False
+    error = cm.error(
+        "POST", "order", symbol=PERP, side="BUY", type="STOP_MARKET", quantity="1", stopPrice="1"
+    )
+    assert error.code == -4120
+
+
+async def test_coinm_legacy_trailing_stop_and_batch(cm, venue):
+    cm.order(symbol=PERP, side="BUY", type="MARKET", quantity="4")
+    price = cm_last(venue)
+    activation = (price * Decimal("1.01")).quantize(Decimal("0.1"))
+    item = {
+        "symbol": PERP,
+        "side": "SELL",
+        "type": "TRAILING_STOP_MARKET",
+        "quantity": "4",
+        "callbackRate": "1",
+        "activationPrice": str(activation),
+        "reduceOnly": "true",
+    }
+    batch = orjson.dumps([item]).decode()
+    [body] = cm.call("POST", "batchOrders", batchOrders=batch)
+    assert (body["type"], body["activatePrice"], body["priceRate"]) == (
+        "TRAILING_STOP_MARKET",
+        str(activation),
+        "1.0",
+    )
+    high = (price * Decimal("1.03")).quantize(Decimal("0.1"))
+    walk_to(venue, COINM, PERP, high)
+    query = cm.call("GET", "order", symbol=PERP, orderId=body["orderId"])
+    assert query["status"] == "NEW"
+    assert Decimal(query["stopPrice"]) == (high * Decimal("0.99")).quantize(
+        Decimal("0.1"), "ROUND_FLOOR"
+    )
+    walk_to(venue, COINM, PERP, (high * Decimal("0.985")).quantize(Decimal("0.1")))
+    query = cm.call("GET", "order", symbol=PERP, orderId=body["orderId"])
+    assert (query["status"], query["type"]) == ("FILLED", "TRAILING_STOP_MARKET")
+    assert cm.engine.accounts.account(cm.key).position(PERP, "BOTH").amount == 0
+
+
+async def test_coinm_legacy_close_position_and_reduce_only_expire(cm, venue):
+    cm.order(symbol=PERP, side="BUY", type="MARKET", quantity="2")
+    below = (cm_last(venue) - 2000).quantize(Decimal("0.1"))
+    body = cm.order(
+        symbol=PERP, side="SELL", type="STOP_MARKET", stopPrice=str(below), closePosition="true"
+    )
+    assert (body["closePosition"], body["timeInForce"], body["origQty"]) == (True, "GTE_GTC", "0")
+    cm.order(symbol=PERP, side="SELL", type="MARKET", quantity="2")
+    assert order_events(cm, body["orderId"])[-1] == (
+        "EXPIRED",
+        "EXPIRED",
+        "STOP_MARKET",
+        "STOP_MARKET",
+        "6",
+    )
+    assert cm.engine.waiting == {}
+    # a reduce-only stop with nothing to reduce expires when it fires
+    trigger = (cm_last(venue) + 100).quantize(Decimal("0.1"))
+    body = cm.order(
+        symbol=PERP,
+        side="BUY",
+        type="STOP_MARKET",
+        quantity="1",
+        stopPrice=str(trigger),
+        reduceOnly="true",
+    )
+    walk_to(venue, COINM, PERP, trigger + 100)
+    assert order_events(cm, body["orderId"])[-1] == (
+        "EXPIRED",
+        "EXPIRED",
+        "STOP_MARKET",
+        "STOP_MARKET",
+        "4",
+    )
+    assert cm.call("GET", "order", symbol=PERP, orderId=body["orderId"])["status"] == "EXPIRED"
+
+
+async def test_coinm_algo_orders_still_work_next_to_legacy_ones(cm, venue):
+    trigger = str((cm_last(venue) + 300).quantize(Decimal("0.1")))
+    legacy = cm.order(symbol=PERP, side="BUY", type="STOP_MARKET", quantity="1", stopPrice=trigger)
+    placed = cm.call(
+        "POST",
+        "algoOrder",
+        algoType="CONDITIONAL",
+        symbol=PERP,
+        side="BUY",
+        type="STOP_MARKET",
+        quantity="1",
+        triggerPrice=trigger,
+    )
+    assert [row["algoId"] for row in cm.call("GET", "openAlgoOrders")] == [placed["algoId"]]
+    cm.call("DELETE", "algoOpenOrders", symbol=PERP)  # leaves the legacy order alone
+    assert [row["orderId"] for row in cm.call("GET", "openOrders")] == [legacy["orderId"]]
+    cm.call("DELETE", "allOpenOrders", symbol=PERP)
+    assert cm.call("GET", "openOrders") == []
+    assert cm.engine.waiting == {}

@@ -184,3 +184,63 @@ async def test_ws_api_order_place(venue):
         reply = orjson.loads(await ws.get_message())
         rows = [row for row in reply["result"] if row["symbol"] == "BTCUSDT"]
         assert rows[0]["positionAmt"] == "0.002"
+
+
+async def test_huge_integers_are_a_400_not_a_500(venue):
+    async with httpx.AsyncClient(base_url=venue.urls["rest"], timeout=10) as client:
+        signed = Signed(venue, client)
+        for path in ("/fapi/v1/order", "/dapi/v1/order"):
+            symbol = "BTCUSDT" if path.startswith("/fapi") else "BTCUSD_PERP"
+            reply = await signed("GET", path, symbol=symbol, orderId="99999999999999999999")
+            assert reply.status_code == 400, reply.text
+            assert reply.json() == {
+                "code": -1130,
+                "msg": "Data sent for parameter 'orderId' is not valid.",
+            }
+
+
+async def test_coinm_legacy_stop_over_rest_and_ws_dapi(venue):
+    async with httpx.AsyncClient(base_url=venue.urls["rest"], timeout=10) as client:
+        signed = Signed(venue, client)
+        ticker = (
+            await client.get("/dapi/v1/ticker/price", params={"symbol": "BTCUSD_PERP"})
+        ).json()
+        last = Decimal(ticker[0]["price"] if isinstance(ticker, list) else ticker["price"])
+        stop = str((last * Decimal("0.8")).quantize(Decimal("0.1")))
+        placed = await signed(
+            "POST",
+            "/dapi/v1/order",
+            symbol="BTCUSD_PERP",
+            side="SELL",
+            type="STOP_MARKET",
+            quantity="1",
+            stopPrice=stop,
+        )
+        assert placed.status_code == 200, placed.text
+        body = placed.json()
+        assert (body["type"], body["status"], body["stopPrice"]) == ("STOP_MARKET", "NEW", stop)
+        opened = (await signed("GET", "/dapi/v1/openOrders", symbol="BTCUSD_PERP")).json()
+        assert [row["orderId"] for row in opened] == [body["orderId"]]
+        canceled = await signed(
+            "DELETE", "/dapi/v1/order", symbol="BTCUSD_PERP", orderId=body["orderId"]
+        )
+        assert canceled.json()["status"] == "CANCELED"
+    key = venue.first_key
+    params: dict[str, Any] = {
+        "apiKey": key.api_key,
+        "symbol": "BTCUSD_PERP",
+        "side": "SELL",
+        "type": "STOP_MARKET",
+        "quantity": "1",
+        "stopPrice": stop,
+        "timestamp": venue.clock.now_ms(),
+    }
+    payload = "&".join(f"{name}={params[name]}" for name in sorted(params)).encode()
+    params["signature"] = hmac.new(key.secret.encode(), payload, hashlib.sha256).hexdigest()
+    async with open_websocket_url(venue.urls["ws_api"]["coinm"]) as ws:
+        await ws.send_message(
+            orjson.dumps({"id": "s1", "method": "order.place", "params": params}).decode()
+        )
+        reply = orjson.loads(await ws.get_message())
+        assert reply["status"] == 200, reply
+        assert (reply["result"]["type"], reply["result"]["status"]) == ("STOP_MARKET", "NEW")

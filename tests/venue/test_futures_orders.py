@@ -725,3 +725,152 @@ async def test_system_orders(um, venue):
     assert position_amount(um) == 0
     rows = um.call("GET", "userTrades", symbol=SYMBOL)
     assert rows[-1]["price"] == "61000.00"
+
+
+# --- integer bounds, lookups by client id, per-account work, allOrders window ---------------
+
+HUGE = "99999999999999999999"  # 20 digits: the pattern passes, 64 bits do not
+
+
+async def test_integers_past_64_bits_are_refused_before_any_work(um, venue):
+    invalid = (-1130, "Data sent for parameter 'orderId' is not valid.")
+    error = um.error("GET", "order", symbol=SYMBOL, orderId=HUGE)
+    assert (error.code, error.msg) == invalid
+    assert um.error("GET", "order", symbol=SYMBOL, orderId=str(2**63)).code == -1130
+    assert um.error("GET", "order", symbol=SYMBOL, orderId=str(2**63 - 1)).code == -2013
+    assert um.error("DELETE", "order", symbol=SYMBOL, orderId=HUGE).code == -1130
+    assert um.error("GET", "orderAmendment", symbol=SYMBOL, orderId=HUGE).code == -1130
+    bid, _ = best(venue, USDM, SYMBOL)
+    price = str(bid - 100)
+    error = um.error(
+        "PUT", "order", symbol=SYMBOL, orderId=HUGE, side="BUY", quantity="0.01", price=price
+    )
+    assert error.code == -1130
+    error = um.error(
+        "POST",
+        "order",
+        **limit(side="BUY", quantity="0.01", price=price, timeInForce="GTD", goodTillDate=HUGE),
+    )
+    assert (error.code, error.msg) == (
+        -1130,
+        "Data sent for parameter 'goodTillDate' is not valid.",
+    )
+    assert um.engine.orders == {}
+    assert um.error("POST", "leverage", symbol=SYMBOL, leverage=HUGE).code == -1130
+    too_big = "[18446744073709551615]"  # orjson reads it as an integer past int64
+    error = um.error("DELETE", "batchOrders", symbol=SYMBOL, orderIdList=too_big)
+    assert (error.code, error.msg) == (-1130, "Data sent for parameter 'orderIdList' is not valid.")
+
+
+class _Unscannable(list):
+    """An order history that must not be scanned (lookups go through the index)."""
+
+    def __iter__(self):
+        raise AssertionError("scanned the account's whole order history")
+
+
+async def test_orig_client_order_id_lookups_use_the_index(um, venue):
+    bid, _ = best(venue, USDM, SYMBOL)
+    first = um.order(
+        **limit(side="BUY", quantity="0.01", price=str(bid - 100), newClientOrderId="x")
+    )
+    for index in range(20):
+        um.order(**limit(side="BUY", quantity="0.01", price=str(bid - 200 - index)))
+    other = um.order(
+        symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.05", newClientOrderId="y"
+    )
+    engine = um.engine
+    engine.account_orders[um.key] = _Unscannable(engine.account_orders[um.key])
+    assert (
+        um.call("GET", "order", symbol=SYMBOL, origClientOrderId="x")["orderId"] == first["orderId"]
+    )
+    assert um.call("GET", "openOrder", symbol=SYMBOL, origClientOrderId="x")["status"] == "NEW"
+    assert um.error("GET", "order", symbol=SYMBOL, origClientOrderId="y").code == -2013
+    assert (
+        um.call("GET", "order", symbol="ETHUSDT", origClientOrderId="y")["orderId"]
+        == other["orderId"]
+    )
+    um.call("DELETE", "order", symbol=SYMBOL, origClientOrderId="x")
+    # the id is free again; the open order wins over the cancelled one, then the latest
+    second = um.order(
+        **limit(side="BUY", quantity="0.01", price=str(bid - 90), newClientOrderId="x")
+    )
+    assert (
+        um.call("GET", "order", symbol=SYMBOL, origClientOrderId="x")["orderId"]
+        == second["orderId"]
+    )
+    um.call("DELETE", "order", symbol=SYMBOL, origClientOrderId="x")
+    found = um.call("GET", "order", symbol=SYMBOL, origClientOrderId="x")
+    assert (found["orderId"], found["status"]) == (second["orderId"], "CANCELED")
+    assert um.error("DELETE", "order", symbol=SYMBOL, origClientOrderId="x").code == -2011
+
+
+class _NoScanDict(dict):
+    """A registry that may be read by key but must not be scanned."""
+
+    def _scan(self, *args, **kwargs):
+        raise AssertionError("scanned every open order / account")
+
+    __iter__ = values = items = keys = _scan  # type: ignore[assignment]
+
+
+async def test_placement_does_not_scan_other_accounts_orders_or_positions(venue):
+    um = Client(venue, USDM)
+    other = Client(venue, USDM, key=KEY_B)
+    bid, _ = best(venue, USDM, SYMBOL)
+    other.order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.05")  # B has a position
+    for index in range(30):
+        other.order(**limit(side="BUY", quantity="0.01", price=str(bid - 300 - index)))
+    engine = um.engine
+    engine.open_orders = _NoScanDict(engine.open_orders)
+    engine.accounts.accounts = _NoScanDict(engine.accounts.accounts)
+    assert engine.has_any_positions
+    # place, see the events (b/a notionals), get filled by the market, cancel by client id
+    inside = bid + TICK
+    body = um.order(**limit(side="BUY", quantity="0.01", price=str(inside), newClientOrderId="m"))
+    new = um.of_type("ORDER_TRADE_UPDATE", "NEW")[-1]["o"]
+    assert new["i"] == body["orderId"]
+    assert Decimal(new["b"]) == inside * Decimal("0.01")
+    events = market(venue, USDM, SYMBOL).take_liquidity(
+        Side.SELL, Decimal("0.004"), venue.clock.now_ms()
+    )
+    venue.on_market(USDM, SYMBOL, events)
+    assert position_amount(um) == Decimal("0.004")
+    assert um.call("GET", "openOrders", symbol=SYMBOL)[0]["executedQty"] == "0.004"
+    canceled = um.call("DELETE", "order", symbol=SYMBOL, origClientOrderId="m")
+    assert canceled["status"] == "CANCELED"
+    assert engine.open_index.count(um.key) == 0
+    assert engine.open_index.count(KEY_B) == 30
+    assert list(engine.accounts.holders) == ["ETHUSDT", SYMBOL]
+    um.order(symbol=SYMBOL, side="SELL", type="MARKET", quantity="0.004")
+    assert list(engine.accounts.holders) == ["ETHUSDT"]
+    assert engine.has_positions(KEY_B)
+    assert not engine.has_positions(um.key)
+
+
+async def test_all_orders_covers_seven_days(um, venue):
+    bid, _ = best(venue, USDM, SYMBOL)
+    old = um.order(**limit(side="BUY", quantity="0.01", price=str(bid - 100)))
+    start = venue.clock.now_ms()
+    venue.clock.advance(8 * 24 * 3_600_000)
+    new = um.order(**limit(side="BUY", quantity="0.01", price=str(bid - 100)))
+    ids = [row["orderId"] for row in um.call("GET", "allOrders", symbol=SYMBOL)]
+    assert ids == [new["orderId"]]  # the last 7 days by default
+    ids = [row["orderId"] for row in um.call("GET", "allOrders", symbol=SYMBOL, startTime=start)]
+    assert ids == [old["orderId"]]  # 7 days from startTime
+    ids = [
+        row["orderId"] for row in um.call("GET", "allOrders", symbol=SYMBOL, orderId=old["orderId"])
+    ]
+    assert ids == [old["orderId"], new["orderId"]]  # from an orderId: no window
+    error = um.error(
+        "GET",
+        "allOrders",
+        symbol=SYMBOL,
+        startTime=start,
+        endTime=start + 7 * 24 * 3_600_000 + 1,
+    )
+    assert (error.code, error.msg) == (-1127, "More than 168 hours between startTime and endTime.")
+    same = um.error(
+        "GET", "userTrades", symbol=SYMBOL, startTime=start, endTime=start + 8 * 24 * 3_600_000
+    )
+    assert same.code == error.code
