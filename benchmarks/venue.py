@@ -148,19 +148,7 @@ def rest_requests(seconds: float = 5.0, concurrency: int = 16) -> float:
                         target = paths[position % len(paths)]
                         position += 1
                         request = h11.Request(method="GET", target=target, headers=[("Host", host)])
-                        await stream.send_all(
-                            connection.send(request) + connection.send(h11.EndOfMessage())
-                        )
-                        status = 0
-                        while True:
-                            event = connection.next_event()
-                            if event is h11.NEED_DATA:
-                                connection.receive_data(await stream.receive_some(65536))
-                                continue
-                            if isinstance(event, h11.Response):
-                                status = event.status_code
-                            if isinstance(event, h11.EndOfMessage):
-                                break
+                        status, _ = await _exchange(stream, connection, request, b"")
                         if status != 200:
                             raise AssertionError(f"{target} answered {status}")
                         done[0] += 1

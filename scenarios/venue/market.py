@@ -1526,7 +1526,23 @@ class MarketState:
         Raises:
             ValueError: A badly aligned or non-positive quantity or price.
         """
-        steps = self._to_steps(quantity, "quantity")
+        sweep, update = self._take(side, self._to_steps(quantity, "quantity"), now_ms, limit_price)
+        events = sweep.events
+        if update is not None:
+            events.append(update)
+        return events
+
+    def _take(
+        self,
+        side: Side,
+        steps: int,
+        now_ms: int,
+        limit_price: Decimal | None,
+        *,
+        quote_budget: Decimal | None = None,
+        self_trade: Callable[[Any], StpAction | None] | None = None,
+    ) -> tuple[_Sweep, BookUpdate | None]:
+        """One taker sweep as its own change-set; a side it empties is refilled in it."""
         limit_ticks = None if limit_price is None else self._to_ticks(limit_price, "limit price")
         now_ms = self._advance(now_ms)
         change = _ChangeSet()
@@ -1537,15 +1553,13 @@ class MarketState:
             change=change,
             now_ms=now_ms,
             taker_order_id=self._new_taker_order_id(),
+            quote_budget=quote_budget,
+            self_trade=self_trade,
         )
         for book_side in (BookSide.BID, BookSide.ASK):
             if not self._ladder(book_side):
                 self._refill(book_side, change, self._depth_levels)
-        events = sweep.events
-        update = self._emit(change, now_ms)
-        if update is not None:
-            events.append(update)
-        return events
+        return sweep, self._emit(change, now_ms)
 
     @_in_context
     def set_price(self, price: Decimal, now_ms: int) -> list[MarketEvent]:
@@ -1766,24 +1780,10 @@ class MarketState:
             steps = 10**30
         else:
             steps = self._to_steps(quantity, "quantity")
-        limit_ticks = None if limit_price is None else self._to_ticks(limit_price, "limit price")
-        now_ms = self._advance(now_ms)
-        change = _ChangeSet()
-        sweep = self._sweep(
-            side,
-            steps,
-            limit_ticks=limit_ticks,
-            change=change,
-            now_ms=now_ms,
-            taker_order_id=self._new_taker_order_id(),
-            quote_budget=quote_budget,
-            self_trade=self_trade,
+        sweep, update = self._take(
+            side, steps, now_ms, limit_price, quote_budget=quote_budget, self_trade=self_trade
         )
-        for book_side in (BookSide.BID, BookSide.ASK):
-            if not self._ladder(book_side):
-                self._refill(book_side, change, self._depth_levels)
         events: list[MarketEvent] = list(sweep.trades)
-        update = self._emit(change, now_ms)
         if update is not None:
             events.append(update)
         return MatchResult(

@@ -200,20 +200,23 @@ class UserData:
 
     def start(self, product: Product, account: str, now_ms: int) -> str:
         """The account's active key, extended; a new one if it has none."""
-        for listen_key in self.listen_keys.values():
-            if (
-                listen_key.product is product
-                and listen_key.account == account
-                and listen_key.expires_ms > now_ms
-            ):
-                listen_key.expires_ms = now_ms + LISTEN_KEY_VALIDITY_MS
-                return listen_key.key
-        key = "".join(self._rng.choices(_KEY_ALPHABET, k=64))
-        self.listen_keys[key] = ListenKey(key, product, account, now_ms + LISTEN_KEY_VALIDITY_MS)
+        key = self._extend(product, account, now_ms)
+        if key is None:
+            key = "".join(self._rng.choices(_KEY_ALPHABET, k=64))
+            self.listen_keys[key] = ListenKey(
+                key, product, account, now_ms + LISTEN_KEY_VALIDITY_MS
+            )
         return key
 
     def keepalive(self, product: Product, account: str, now_ms: int) -> str:
         """Extend the account's key by 60 minutes; ``-1125`` when it has none alive."""
+        key = self._extend(product, account, now_ms)
+        if key is None:
+            raise VenueError.invalid_listen_key(product=product.value)
+        return key
+
+    def _extend(self, product: Product, account: str, now_ms: int) -> str | None:
+        """Extend the account's live key by 60 minutes; None when it has none."""
         for listen_key in self.listen_keys.values():
             if (
                 listen_key.product is product
@@ -222,7 +225,7 @@ class UserData:
             ):
                 listen_key.expires_ms = now_ms + LISTEN_KEY_VALIDITY_MS
                 return listen_key.key
-        raise VenueError.invalid_listen_key(product=product.value)
+        return None
 
     def stop(self, product: Product, account: str) -> None:
         """Delete the account's key; its streams stay open but hear nothing more."""
