@@ -391,6 +391,47 @@ class SpotEngine:
         self._emit(order.account, payload)
         return payload
 
+    def _report_new(self, order: SpotOrder, now: int) -> None:
+        """``x=NEW``: the order was accepted, or (a stop) triggered, or (an OTO leg) placed."""
+        self._report(order, "NEW", now, on_book=_goes_on_book(order))
+
+    def _report_trade(self, order: SpotOrder, fill: Fill, now: int, *, on_book: bool) -> dict:
+        """``x=TRADE`` for one of the order's fills (maker or taker, as the fill says)."""
+        return self._report(
+            order,
+            "TRADE",
+            now,
+            last_quantity=fill.quantity,
+            last_price=fill.price,
+            commission=fill.commission,
+            commission_asset=fill.commission_asset,
+            trade_id=fill.trade_id,
+            is_maker=fill.is_maker,
+            on_book=on_book,
+        )
+
+    def _report_prevented(
+        self,
+        order: SpotOrder,
+        other: SpotOrder,
+        prevented: Decimal,
+        prevention: Any,
+        now: int,
+        *,
+        on_book: bool,
+    ) -> dict:
+        """``x=TRADE_PREVENTION`` for ``order``, whose match with ``other`` was prevented."""
+        return self._report(
+            order,
+            "TRADE_PREVENTION",
+            now,
+            last_prevented=prevented,
+            counter_order_id=other.order_id,
+            counter_symbol=other.symbol,
+            prevented_execution=(prevention.quantity, prevention.price),
+            on_book=on_book,
+        )
+
     def _list_status(self, order_list: OrderList, now: int) -> None:
         self._emit(order_list.account, spot_json.list_status_event(order_list, event_time=now))
 
@@ -413,12 +454,16 @@ class SpotEngine:
         order.locked += amount
         self._touch(account, asset, now)
 
+    def _unlock(self, api_key: str, asset: str, amount: Decimal, now: int) -> None:
+        """Give ``amount`` (positive) of an account's locked ``asset`` back to its free balance."""
+        account = self.accounts[api_key]
+        account.unlock(asset, amount)
+        self._touch(account, asset, now)
+
     def _release(self, order: SpotOrder, now: int) -> None:
         if order.locked > 0:
-            account = self.accounts[order.account]
-            account.unlock(order.lock_asset, order.locked)
+            self._unlock(order.account, order.lock_asset, order.locked, now)
             order.locked = Decimal(0)
-            self._touch(account, order.lock_asset, now)
 
     def _pay(self, order: SpotOrder, asset: str, amount: Decimal, now: int) -> None:
         """Spend ``amount`` for ``order``: from its lock first, the rest from free."""
@@ -574,7 +619,6 @@ class SpotEngine:
         now: int,
         *,
         order_list_id: int = NO_LIST,
-        client_order_id: str | None = None,
         pending: bool = False,
     ) -> SpotOrder:
         """Record a new order (nothing is locked, reported or matched yet)."""
@@ -584,7 +628,6 @@ class SpotEngine:
             now,
             order_id=self._next_order_id,
             order_list_id=order_list_id,
-            client_order_id=client_order_id,
             pending=pending,
         )
         self._next_order_id += 1
@@ -604,7 +647,6 @@ class SpotEngine:
         *,
         order_id: int,
         order_list_id: int = NO_LIST,
-        client_order_id: str | None = None,
         pending: bool = False,
     ) -> SpotOrder:
         """A :class:`SpotOrder` for ``spec`` (not recorded anywhere)."""
@@ -614,7 +656,7 @@ class SpotEngine:
             account=api_key,
             symbol=spec.instrument.symbol,
             order_id=order_id,
-            client_order_id=client_order_id or spec.client_order_id or self.new_client_id(),
+            client_order_id=spec.client_order_id or self.new_client_id(),
             side=spec.side,
             type=spec.type,
             time_in_force=spec.time_in_force,
@@ -644,10 +686,9 @@ class SpotEngine:
         """
         if order.type in STOP_TYPES:
             self._arm(order, now)
-            self._report(order, "NEW", now, on_book=_goes_on_book(order))
-            return
-        self._report(order, "NEW", now, on_book=_goes_on_book(order))
-        self._work(order, now, run)
+        self._report_new(order, now)
+        if order.type not in STOP_TYPES:
+            self._work(order, now, run)
 
     def _arm(self, order: SpotOrder, now: int) -> None:
         """A stop starts waiting; a trailing stop without stopPrice trails from now."""
@@ -728,18 +769,7 @@ class SpotEngine:
                 self._maker_traded(maker, trade, remaining, now)
             fill = self._book_fill(order, trade, is_maker=False, now=now)
             run.fills.append(fill)
-            last_report = self._report(
-                order,
-                "TRADE",
-                now,
-                last_quantity=fill.quantity,
-                last_price=fill.price,
-                commission=fill.commission,
-                commission_asset=fill.commission_asset,
-                trade_id=fill.trade_id,
-                is_maker=False,
-                on_book=False,
-            )
+            last_report = self._report_trade(order, fill, now, on_book=False)
         for prevention in result.preventions:
             last_report = self._prevent(order, prevention, now, run) or last_report
         return last_report
@@ -778,16 +808,7 @@ class SpotEngine:
             gone = prevention.remaining <= 0
             if gone:
                 maker.status = "EXPIRED_IN_MATCH"
-            self._report(
-                maker,
-                "TRADE_PREVENTION",
-                now,
-                last_prevented=maker_prevented,
-                counter_order_id=taker.order_id,
-                counter_symbol=taker.symbol,
-                prevented_execution=(prevention.quantity, prevention.price),
-                on_book=not gone,
-            )
+            self._report_prevented(maker, taker, maker_prevented, prevention, now, on_book=not gone)
             if gone:
                 self._close(maker, now)
             else:
@@ -805,16 +826,7 @@ class SpotEngine:
             taker.quote_order_qty == 0 and taker.remaining <= 0
         ):
             taker.status = "EXPIRED_IN_MATCH"
-        return self._report(
-            taker,
-            "TRADE_PREVENTION",
-            now,
-            last_prevented=taker_prevented,
-            counter_order_id=maker.order_id,
-            counter_symbol=maker.symbol,
-            prevented_execution=(prevention.quantity, prevention.price),
-            on_book=False,
-        )
+        return self._report_prevented(taker, maker, taker_prevented, prevention, now, on_book=False)
 
     def _finish(
         self,
@@ -870,9 +882,7 @@ class SpotEngine:
 
     def _book_fill(self, order: SpotOrder, trade: MarketTrade, *, is_maker: bool, now: int) -> Fill:
         """Apply one trade to an order and its account (balances, commission, status)."""
-        order_list = self.list_of(order)
-        if order_list is not None and order in order_list.pair and not order_list.resolved:
-            self._resolve_pair(order_list, order, now)
+        self._resolve_pair_of(order, now)
         instrument = self.instrument(order.symbol)
         account = self.accounts[order.account]
         quantity, price = trade.quantity, trade.price
@@ -923,18 +933,7 @@ class SpotEngine:
     ) -> None:
         """A resting order was hit (by this engine's taker or by background activity)."""
         fill = self._book_fill(order, trade, is_maker=True, now=now)
-        self._report(
-            order,
-            "TRADE",
-            now,
-            last_quantity=fill.quantity,
-            last_price=fill.price,
-            commission=fill.commission,
-            commission_asset=fill.commission_asset,
-            trade_id=fill.trade_id,
-            is_maker=True,
-            on_book=remaining > 0,
-        )
+        self._report_trade(order, fill, now, on_book=remaining > 0)
         if order.remaining <= 0:
             self._close(order, now)
 
@@ -1018,9 +1017,10 @@ class SpotEngine:
         """
         order_list = self.list_of(order)
         targets = [order]
-        if order_list is not None and order in order_list.pair and not order_list.resolved:
+        unresolved = self._unresolved_pair_of(order)
+        if unresolved is not None:
             # OCO legs share one quantity: amending one amends both.
-            targets += [m for m in order_list.pair if m is not order and m.is_open]
+            targets += [m for m in unresolved.pair if m is not order and m.is_open]
         orig = order.client_order_id
         execution_id = self._next_execution_id
         for target in targets:
@@ -1056,19 +1056,15 @@ class SpotEngine:
         _, needed = self._order_requirement(order)
         excess = order.locked - needed
         if excess > 0:
-            account = self.accounts[order.account]
-            account.unlock(order.lock_asset, excess)
+            self._unlock(order.account, order.lock_asset, excess, now)
             order.locked -= excess
-            self._touch(account, order.lock_asset, now)
 
     def _trim_shared_lock(self, order_list: OrderList, now: int) -> None:
         needed = max(self._order_requirement(member)[1] for member in order_list.pair)
         excess = order_list.shared_lock - needed
         if excess > 0:
-            account = self.accounts[order_list.account]
-            account.unlock(order_list.shared_asset, excess)
+            self._unlock(order_list.account, order_list.shared_asset, excess, now)
             order_list.shared_lock -= excess
-            self._touch(account, order_list.shared_asset, now)
 
     # --- stops ----------------------------------------------------------------------------
 
@@ -1109,17 +1105,21 @@ class SpotEngine:
         order.triggered = True
         order.working_time_ms = now
         order.update_time_ms = now
-        order_list = self.list_of(order)
-        if order_list is not None and order in order_list.pair and not order_list.resolved:
-            self._resolve_pair(order_list, order, now)
+        self._resolve_pair_of(order, now)
         if order.is_buy and order.type in MARKET_TYPES:
             # A market buy needs the cost of the book now; top the lock up where it can.
             asset, needed = self._order_requirement(order)
             extra = min(needed - order.locked, self.accounts[order.account].free(asset))
             if extra > 0:
                 self._lock(order, asset, extra, now)
-        self._report(order, "NEW", now, on_book=_goes_on_book(order))
+        self._report_new(order, now)
         self._work(order, now, Run())
+
+    def _trigger_if_due(self, order: SpotOrder, now: int) -> None:
+        """A stop placed late (an OCO or OTO leg) fires at once if the last price is past it."""
+        last = self.market(order.symbol).last_price
+        if order.stop_price > 0 and _would_trigger(order.side, order.type, order.stop_price, last):
+            self._trigger(order, now)
 
     # --- order lists ----------------------------------------------------------------------
 
@@ -1164,18 +1164,14 @@ class SpotEngine:
             order.status = "NEW"
             if order.type in STOP_TYPES:
                 self._arm(order, now)  # before the report: a trailing leg's NEW carries D
-            self._report(order, "NEW", now, on_book=_goes_on_book(order))
+            self._report_new(order, now)
         if announce:
             self.list_started(order_list, now)
         for order in pair:
             if not order.is_open or order_list.resolved:
                 continue
             if order.type in STOP_TYPES:
-                market = self.market(order.symbol)
-                if order.stop_price > 0 and _would_trigger(
-                    order.side, order.type, order.stop_price, market.last_price
-                ):
-                    self._trigger(order, now)
+                self._trigger_if_due(order, now)
             else:
                 self._work(order, now, Run())
 
@@ -1184,7 +1180,7 @@ class SpotEngine:
         working = order_list.working
         assert working is not None
         self._lock(working, asset, amount, now)
-        self._report(working, "NEW", now, on_book=_goes_on_book(working))
+        self._report_new(working, now)
         for order in order_list.pair:
             self._report(order, "NEW", now, on_book=False)
         self.list_started(order_list, now)
@@ -1198,6 +1194,19 @@ class SpotEngine:
         message = getattr(error, "msg", "")
         reason = _REJECT_REASONS.get(message, "NONE")
         self._report(order, "REJECTED", now, reject_reason=reason, on_book=False)
+
+    def _unresolved_pair_of(self, order: SpotOrder) -> OrderList | None:
+        """The list of which ``order`` is an OCO leg, while neither leg has traded or fired."""
+        order_list = self.list_of(order)
+        if order_list is not None and order in order_list.pair and not order_list.resolved:
+            return order_list
+        return None
+
+    def _resolve_pair_of(self, order: SpotOrder, now: int) -> None:
+        """``order`` trades or fires: if it is a leg of an unresolved pair, it wins the pair."""
+        order_list = self._unresolved_pair_of(order)
+        if order_list is not None:
+            self._resolve_pair(order_list, order, now)
 
     def _resolve_pair(self, order_list: OrderList, survivor: SpotOrder, now: int) -> None:
         """One OCO leg trades or triggers: it takes the pair's lock, the others expire."""
@@ -1271,10 +1280,8 @@ class SpotEngine:
         order.status = "NEW"
         self._lock(order, asset, amount, now)
         self.start(order, now, Run())
-        if order.is_contingent and order.stop_price > 0:
-            last = self.market(order.symbol).last_price
-            if _would_trigger(order.side, order.type, order.stop_price, last):
-                self._trigger(order, now)
+        if order.is_contingent:
+            self._trigger_if_due(order, now)
 
     def _maybe_done(self, order_list: OrderList, now: int) -> None:
         if order_list.status == "ALL_DONE":
@@ -1304,10 +1311,8 @@ class SpotEngine:
 
     def _unlock_shared(self, order_list: OrderList, now: int) -> None:
         if order_list.shared_lock > 0:
-            account = self.accounts[order_list.account]
-            account.unlock(order_list.shared_asset, order_list.shared_lock)
+            self._unlock(order_list.account, order_list.shared_asset, order_list.shared_lock, now)
             order_list.shared_lock = Decimal(0)
-            self._touch(account, order_list.shared_asset, now)
 
     def list_started(self, order_list: OrderList, now: int) -> None:
         order_list.transaction_time_ms = now

@@ -27,6 +27,7 @@ defaults to the venue's first key where noted):
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -129,16 +130,45 @@ def order_response(order: SpotOrder, run: Run, response_type: str, now: int) -> 
     )
 
 
+def _parse_new_order(call: Call, instrument: Instrument) -> tuple[OrderSpec, str]:
+    """A new order's parameters and its ``newOrderRespType``; pegged orders are refused."""
+    spec = parse_order(call.request.get, instrument)
+    response_type = parse_response_type(call.request.get("newOrderRespType"), spec.type)
+    _pegs_refused(call)
+    return spec, response_type
+
+
+def _cancel_open_order(
+    engine: SpotEngine,
+    api_key: str,
+    symbol: str,
+    ids: tuple[int | None, str | None],
+    restriction: str | None,
+    cancel_id: str | None,
+    now: int,
+) -> Any:
+    """Cancel an open order (the whole list, for a list member); its body.
+
+    Raises ``-2011`` when there is no such open order or its status breaks ``restriction``.
+    """
+    order = engine.find_order(api_key, symbol, *ids)
+    if order is None or not order.is_open:
+        raise VenueError.cancel_rejected()
+    _check_restrictions(order, restriction)
+    cancel_id = cancel_id or engine.new_client_id()
+    order_list = engine.list_of(order)
+    if order_list is not None:
+        return engine.cancel_list(order_list, now, cancel_id)
+    return engine.cancel(order, now, cancel_id)
+
+
 # --- orders -------------------------------------------------------------------------------
 
 
 def new_order(engine: SpotEngine, call: Call) -> Any:
     """``POST /api/v3/order``."""
     api_key = _key(call)
-    instrument = call.instrument()
-    spec = parse_order(call.request.get, instrument)
-    response_type = parse_response_type(call.request.get("newOrderRespType"), spec.type)
-    _pegs_refused(call)
+    spec, response_type = _parse_new_order(call, call.instrument())
     order, run = engine.place(api_key, spec, call.now_ms)
     return order_response(order, run, response_type, call.now_ms)
 
@@ -147,9 +177,7 @@ def order_test(engine: SpotEngine, call: Call) -> Any:
     """``POST /api/v3/order/test``: validated like a new order, never placed."""
     api_key = _key(call)
     instrument = call.instrument()
-    spec = parse_order(call.request.get, instrument)
-    parse_response_type(call.request.get("newOrderRespType"), spec.type)
-    _pegs_refused(call)
+    spec, _ = _parse_new_order(call, instrument)
     compute = call.request.get("computeCommissionRates")
     if compute not in (None, "true", "false"):
         raise VenueError.invalid_parameter("computeCommissionRates")
@@ -180,19 +208,13 @@ def cancel_order(engine: SpotEngine, call: Call) -> Any:
     """``DELETE /api/v3/order``; a member of a list cancels the whole list."""
     api_key = _key(call)
     instrument = call.instrument()
-    order_id, client_id = _order_ids(call, "orderId", "origClientOrderId")
+    ids = _order_ids(call, "orderId", "origClientOrderId")
     cancel_id = parse_client_id("newClientOrderId", call.request.get("newClientOrderId"))
     restriction = _restrictions(call)
-    order = engine.find_order(api_key, instrument.symbol, order_id, client_id)
-    if order is None or not order.is_open:
-        raise VenueError.cancel_rejected()
-    _check_restrictions(order, restriction)
-    cancel_id = cancel_id or engine.new_client_id()
     with engine.batch(call.now_ms):
-        order_list = engine.list_of(order)
-        if order_list is not None:
-            return engine.cancel_list(order_list, call.now_ms, cancel_id)
-        return engine.cancel(order, call.now_ms, cancel_id)
+        return _cancel_open_order(
+            engine, api_key, instrument.symbol, ids, restriction, cancel_id, call.now_ms
+        )
 
 
 def cancel_open_orders(engine: SpotEngine, call: Call) -> Any:
@@ -243,20 +265,37 @@ def _in_window(time_ms: int, start: int | None, end: int | None) -> bool:
     return (start is None or time_ms >= start) and (end is None or time_ms <= end)
 
 
+def _page(
+    rows: list[Any],
+    from_id: int | None,
+    window: tuple[int | None, int | None],
+    limit: int,
+    *,
+    by: tuple[str, str],
+) -> list[Any]:
+    """Up to ``limit`` of ``rows``: from ``from_id`` upward, else the first ones within the
+    ``(start, end)`` window, else the latest ones.
+
+    ``by`` names the rows' id and time attributes; the rows are sorted by id.
+    """
+    id_name, time_name = by
+    start, end = window
+    if from_id is not None:
+        start_at = bisect.bisect_left(rows, from_id, key=operator.attrgetter(id_name))
+        return rows[start_at : start_at + limit]
+    if start is not None or end is not None:
+        return [row for row in rows if _in_window(getattr(row, time_name), start, end)][:limit]
+    return rows[-limit:]
+
+
 def all_orders(engine: SpotEngine, call: Call) -> Any:
     """``GET /api/v3/allOrders``: by ``orderId`` upward, by time, or the latest ``limit``."""
     instrument = call.instrument()
     from_id = call.integer("orderId")
-    start, end = _window(call)
+    window = _window(call)
     limit = _limit(call)
     orders = engine.symbol_orders(_key(call), instrument.symbol)
-    if from_id is not None:
-        start_at = bisect.bisect_left(orders, from_id, key=lambda order: order.order_id)
-        chosen = orders[start_at : start_at + limit]
-    elif start is not None or end is not None:
-        chosen = [order for order in orders if _in_window(order.time_ms, start, end)][:limit]
-    else:
-        chosen = orders[-limit:]
+    chosen = _page(orders, from_id, window, limit, by=("order_id", "time_ms"))
     return [spot_json.order_query(order) for order in chosen]
 
 
@@ -309,11 +348,9 @@ def cancel_replace(engine: SpotEngine, call: Call) -> Any:
     if rate_mode is not None and rate_mode not in RATE_LIMIT_MODES:
         raise VenueError.invalid_parameter("orderRateLimitExceededMode")
     restriction = _restrictions(call)
-    cancel_order_id, cancel_client_id = _order_ids(call, "cancelOrderId", "cancelOrigClientOrderId")
+    cancel_ids = _order_ids(call, "cancelOrderId", "cancelOrigClientOrderId")
     cancel_id = parse_client_id("cancelNewClientOrderId", get("cancelNewClientOrderId"))
-    spec = parse_order(get, instrument)
-    response_type = parse_response_type(get("newOrderRespType"), spec.type)
-    _pegs_refused(call)
+    spec, response_type = _parse_new_order(call, instrument)
     now = call.now_ms
     cancel_body: Any = None
     new_body: Any = None
@@ -321,16 +358,9 @@ def cancel_replace(engine: SpotEngine, call: Call) -> Any:
     new_error: VenueError | None = None
     with engine.batch(now):
         try:
-            order = engine.find_order(api_key, instrument.symbol, cancel_order_id, cancel_client_id)
-            if order is None or not order.is_open:
-                raise VenueError.cancel_rejected()
-            _check_restrictions(order, restriction)
-            cancel_id = cancel_id or engine.new_client_id()
-            order_list = engine.list_of(order)
-            if order_list is not None:
-                cancel_body = engine.cancel_list(order_list, now, cancel_id)
-            else:
-                cancel_body = engine.cancel(order, now, cancel_id)
+            cancel_body = _cancel_open_order(
+                engine, api_key, instrument.symbol, cancel_ids, restriction, cancel_id, now
+            )
         except VenueError as error:
             cancel_error = error
         if cancel_error is not None and mode == "STOP_ON_FAILURE":
@@ -672,18 +702,12 @@ def all_order_lists(engine: SpotEngine, call: Call) -> Any:
     """``GET /api/v3/allOrderList``."""
     api_key = _key(call)
     from_id = call.integer("fromId")
-    start, end = _window(call)
-    if from_id is not None and (start is not None or end is not None):
+    window = _window(call)
+    if from_id is not None and window != (None, None):
         raise VenueError.optional_params_bad_combo()
     limit = _limit(call)
     lists = engine.lists_of(api_key)
-    if from_id is not None:
-        start_at = bisect.bisect_left(lists, from_id, key=lambda lst: lst.order_list_id)
-        chosen = lists[start_at : start_at + limit]
-    elif start is not None or end is not None:
-        chosen = [lst for lst in lists if _in_window(lst.transaction_time_ms, start, end)][:limit]
-    else:
-        chosen = lists[-limit:]
+    chosen = _page(lists, from_id, window, limit, by=("order_list_id", "transaction_time_ms"))
     return [spot_json.list_object(order_list) for order_list in chosen]
 
 

@@ -58,6 +58,28 @@ def _conditional(order: SpotOrder, *, with_stop_and_iceberg: bool) -> JsonObject
     return extra
 
 
+def _kind_and_status(order: SpotOrder) -> JsonObject:
+    """``status``, ``timeInForce``, ``type`` and ``side``, as every order body has them."""
+    return {
+        "status": order.status,
+        "timeInForce": order.time_in_force,
+        "type": order.type,
+        "side": order.side,
+    }
+
+
+def _result_fields(order: SpotOrder) -> JsonObject:
+    """What new-order (RESULT, FULL) and cancel bodies share: price, quantities, kind, status."""
+    return {
+        "price": amount(order.price),
+        "origQty": amount(order.quantity),
+        "executedQty": amount(order.executed),
+        "origQuoteOrderQty": amount(order.quote_order_qty),
+        "cummulativeQuoteQty": amount(order.cumulative_quote),
+        **_kind_and_status(order),
+    }
+
+
 # --- REST order bodies ---------------------------------------------------------------------
 
 
@@ -81,20 +103,8 @@ def order_result(
 ) -> JsonObject:
     """``RESULT`` (``fills`` None) or ``FULL`` (``fills`` given) new-order body."""
     body = order_ack(order, transact_time)
-    body.update(
-        {
-            "price": amount(order.price),
-            "origQty": amount(order.quantity),
-            "executedQty": amount(order.executed),
-            "origQuoteOrderQty": amount(order.quote_order_qty),
-            "cummulativeQuoteQty": amount(order.cumulative_quote),
-            "status": order.status,
-            "timeInForce": order.time_in_force,
-            "type": order.type,
-            "side": order.side,
-            "workingTime": order.working_time_ms,
-        }
-    )
+    body.update(_result_fields(order))
+    body["workingTime"] = order.working_time_ms
     if fills is not None:
         body["fills"] = [fill_entry(fill) for fill in fills]
     if prevented_matches:
@@ -126,10 +136,7 @@ def order_query(order: SpotOrder) -> JsonObject:
         "origQty": amount(order.quantity),
         "executedQty": amount(order.executed),
         "cummulativeQuoteQty": amount(order.cumulative_quote),
-        "status": order.status,
-        "timeInForce": order.time_in_force,
-        "type": order.type,
-        "side": order.side,
+        **_kind_and_status(order),
         "stopPrice": amount(order.stop_price),
         "icebergQty": amount(order.iceberg_qty),
         "time": order.time_ms,
@@ -154,15 +161,7 @@ def cancel_report(
         "orderListId": order.order_list_id,
         "clientOrderId": client_order_id,
         "transactTime": transact_time,
-        "price": amount(order.price),
-        "origQty": amount(order.quantity),
-        "executedQty": amount(order.executed),
-        "origQuoteOrderQty": amount(order.quote_order_qty),
-        "cummulativeQuoteQty": amount(order.cumulative_quote),
-        "status": order.status,
-        "timeInForce": order.time_in_force,
-        "type": order.type,
-        "side": order.side,
+        **_result_fields(order),
     }
     if order.stop_price > 0:
         body["stopPrice"] = amount(order.stop_price)
@@ -194,10 +193,7 @@ def amend_report(
         "preventedQty": amount(order.prevented),
         "quoteOrderQty": amount(order.quote_order_qty),
         "cumulativeQuoteQty": amount(order.cumulative_quote),
-        "status": order.status,
-        "timeInForce": order.time_in_force,
-        "type": order.type,
-        "side": order.side,
+        **_kind_and_status(order),
         "workingTime": order.working_time_ms,
     }
     if order.iceberg_qty > 0:
@@ -272,6 +268,16 @@ def _bips(rate: Decimal) -> int:
     return int(rate * 10000)
 
 
+def _rates(account: Account) -> JsonObject:
+    """The account's maker and taker rates; buyer and seller rates are always zero."""
+    return {
+        "maker": amount(account.maker_rate),
+        "taker": amount(account.taker_rate),
+        "buyer": amount(ZERO),
+        "seller": amount(ZERO),
+    }
+
+
 def account_info(
     account: Account, assets: Iterable[str], *, omit_zero: bool, now_ms: int
 ) -> JsonObject:
@@ -289,12 +295,7 @@ def account_info(
         "takerCommission": _bips(account.taker_rate),
         "buyerCommission": 0,
         "sellerCommission": 0,
-        "commissionRates": {
-            "maker": amount(account.maker_rate),
-            "taker": amount(account.taker_rate),
-            "buyer": amount(ZERO),
-            "seller": amount(ZERO),
-        },
+        "commissionRates": _rates(account),
         "canTrade": True,
         "canWithdraw": True,
         "canDeposit": True,
@@ -325,12 +326,7 @@ def account_commission(account: Account, symbol: str) -> JsonObject:
     zeros["seller"] = amount(ZERO)
     return {
         "symbol": symbol,
-        "standardCommission": {
-            "maker": amount(account.maker_rate),
-            "taker": amount(account.taker_rate),
-            "buyer": amount(ZERO),
-            "seller": amount(ZERO),
-        },
+        "standardCommission": _rates(account),
         "specialCommission": dict(zeros),
         "taxCommission": dict(zeros),
         "discount": _discount(),

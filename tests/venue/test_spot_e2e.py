@@ -18,6 +18,7 @@ from scenarios.venue.config import VenueConfig
 from scenarios.venue.instruments import Product
 from scenarios.venue.market import BookSide
 from scenarios.venue.server import open_venue
+from tests.venue.test_spot_support import LIMIT_BUY
 
 DEADLINE = 20
 
@@ -54,23 +55,25 @@ async def _send(
     return await rest.request(method, path, content=body, headers=headers)
 
 
+async def _place(rest: httpx.AsyncClient, venue: Any, **params: Any) -> httpx.Response:
+    """``POST /api/v3/order``, signed."""
+    return await _send(rest, venue, "POST", "/api/v3/order", **params)
+
+
+def _refusal(response: httpx.Response) -> tuple[int, int, str]:
+    """(HTTP status, code, msg) of an error response, which holds nothing else."""
+    body = response.json()
+    assert set(body) == {"code", "msg"}, body
+    return response.status_code, body["code"], body["msg"]
+
+
+def _best_bid(venue: Any) -> Decimal:
+    return venue.markets[(Product.SPOT, "BTCUSDT")].best(BookSide.BID)
+
+
 async def test_place_query_cancel_and_account_through_rest(venue, rest) -> None:
-    market = venue.markets[(Product.SPOT, "BTCUSDT")]
-    bid = market.best(BookSide.BID)
-    price = bid - 100
-    placed = await _send(
-        rest,
-        venue,
-        "POST",
-        "/api/v3/order",
-        symbol="BTCUSDT",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        price=str(price),
-        newClientOrderId="e2e-1",
-    )
+    price = _best_bid(venue) - 100
+    placed = await _place(rest, venue, **LIMIT_BUY, price=str(price), newClientOrderId="e2e-1")
     assert placed.status_code == 200, placed.text
     body = placed.json()
     assert (body["status"], body["clientOrderId"], body["fills"]) == ("NEW", "e2e-1", [])
@@ -95,95 +98,41 @@ async def test_place_query_cancel_and_account_through_rest(venue, rest) -> None:
     again = await _send(
         rest, venue, "DELETE", "/api/v3/order", symbol="BTCUSDT", orderId=body["orderId"]
     )
-    assert (again.status_code, again.json()) == (400, {"code": -2011, "msg": "Unknown order sent."})
+    assert _refusal(again) == (400, -2011, "Unknown order sent.")
     market_order = (
-        await _send(
-            rest,
-            venue,
-            "POST",
-            "/api/v3/order",
-            symbol="BTCUSDT",
-            side="BUY",
-            type="MARKET",
-            quantity="0.002",
-        )
+        await _place(rest, venue, symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002")
     ).json()
     assert market_order["status"] == "FILLED"
     trades = (await _send(rest, venue, "GET", "/api/v3/myTrades", symbol="BTCUSDT")).json()
     assert [row["id"] for row in trades] == [fill["tradeId"] for fill in market_order["fills"]]
     every = (await _send(rest, venue, "GET", "/api/v3/allOrders", symbol="BTCUSDT")).json()
     assert [row["status"] for row in every] == ["CANCELED", "FILLED"]
-    refused = await _send(
-        rest,
-        venue,
-        "POST",
-        "/api/v3/order",
-        symbol="BTCUSDT",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        price=str(price + Decimal("0.001")),
+    refused = await _place(rest, venue, **LIMIT_BUY, price=str(price + Decimal("0.001")))
+    assert _refusal(refused) == (400, -1013, "Filter failure: PRICE_FILTER")
+    refused = await _place(
+        rest, venue, **{**LIMIT_BUY, "quantity": "0.010000001"}, price=str(price)
     )
-    assert (refused.status_code, refused.json()) == (
-        400,
-        {"code": -1013, "msg": "Filter failure: PRICE_FILTER"},
-    )
-    refused = await _send(
-        rest,
-        venue,
-        "POST",
-        "/api/v3/order",
-        symbol="BTCUSDT",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.010000001",
-        price=str(price),
-    )
-    assert (refused.status_code, refused.json()) == (
-        400,
-        {"code": -1111, "msg": "Parameter 'quantity' has too much precision."},
-    )
+    assert _refusal(refused) == (400, -1111, "Parameter 'quantity' has too much precision.")
 
 
 async def test_an_out_of_range_strategy_id_is_refused_before_placing(venue, rest) -> None:
-    market = venue.markets[(Product.SPOT, "BTCUSDT")]
-    order = {
-        "symbol": "BTCUSDT",
-        "side": "BUY",
-        "type": "LIMIT",
-        "timeInForce": "GTC",
-        "quantity": "0.01",
-        "price": str(market.best(BookSide.BID) - 100),
-    }
-    refused = await _send(
-        rest, venue, "POST", "/api/v3/order", **order, strategyId="99999999999999999999"
-    )
-    assert (refused.status_code, refused.json()) == (
-        400,
-        {"code": -1130, "msg": "Data sent for parameter 'strategyId' is not valid."},
-    )
+    order = {**LIMIT_BUY, "price": str(_best_bid(venue) - 100)}
+    refused = await _place(rest, venue, **order, strategyId="99999999999999999999")
+    assert _refusal(refused) == (400, -1130, "Data sent for parameter 'strategyId' is not valid.")
     opened = await _send(rest, venue, "GET", "/api/v3/openOrders", symbol="BTCUSDT")
     assert opened.json() == []
-    placed = await _send(rest, venue, "POST", "/api/v3/order", **order, strategyId=str(2**63 - 1))
+    placed = await _place(rest, venue, **order, strategyId=str(2**63 - 1))
     assert (placed.status_code, placed.json()["strategyId"]) == (200, 2**63 - 1)
 
 
 async def test_cancel_replace_partial_failure_is_http_409_with_data(venue, rest) -> None:
-    market = venue.markets[(Product.SPOT, "BTCUSDT")]
-    bid = market.best(BookSide.BID)
     reply = await _send(
         rest,
         venue,
         "POST",
         "/api/v3/order/cancelReplace",
-        symbol="BTCUSDT",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        price=str(bid - 50),
+        **LIMIT_BUY,
+        price=str(_best_bid(venue) - 50),
         cancelReplaceMode="ALLOW_FAILURE",
         cancelOrderId="424242",
     )
@@ -196,7 +145,6 @@ async def test_cancel_replace_partial_failure_is_http_409_with_data(venue, rest)
 
 async def test_ws_api_orders_and_the_user_data_stream(venue) -> None:
     key = venue.first_key
-    market = venue.markets[(Product.SPOT, "BTCUSDT")]
 
     def signed(params: dict[str, Any]) -> dict[str, Any]:
         params = {**params, "apiKey": key.api_key, "timestamp": venue.clock.now_ms()}
@@ -221,21 +169,8 @@ async def test_ws_api_orders_and_the_user_data_stream(venue) -> None:
         events: list[dict[str, Any]] = []
         subscribed = await ask(1, "userDataStream.subscribe.signature", signed({}))
         assert subscribed["status"] == 200, subscribed
-        price = market.best(BookSide.BID) - 20
-        placed = await ask(
-            2,
-            "order.place",
-            signed(
-                {
-                    "symbol": "BTCUSDT",
-                    "side": "BUY",
-                    "type": "LIMIT",
-                    "timeInForce": "GTC",
-                    "quantity": "0.01",
-                    "price": str(price),
-                }
-            ),
-        )
+        price = _best_bid(venue) - 20
+        placed = await ask(2, "order.place", signed({**LIMIT_BUY, "price": str(price)}))
         assert placed["status"] == 200, placed
         order_id = placed["result"]["orderId"]
         assert placed["result"]["fills"] == []

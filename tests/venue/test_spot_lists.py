@@ -2,31 +2,72 @@
 
 from __future__ import annotations
 
-import pytest
+from decimal import Decimal
+from typing import Any
 
 from scenarios.venue import spot_api
-from scenarios.venue.errors import VenueError
 from scenarios.venue.market import BookSide, Side
 from tests.venue.test_spot_support import KEYS, D, Desk
 
 A = KEYS[0]
 
 
-def _sell_oco(desk: Desk, **extra: str) -> dict:
+def _sell_oco_params(desk: Desk, **extra: Any) -> dict[str, Any]:
+    """A SELL OCO: a LIMIT_MAKER 200 above the last price, a STOP_LOSS_LIMIT 100 below it."""
     last = desk.market().last_price
-    params = {
-        "symbol": "BTCUSDT",
-        "side": "SELL",
-        "quantity": "0.01",
-        "aboveType": "LIMIT_MAKER",
-        "abovePrice": str(last + 200),
+    stop_limit_leg = {
         "belowType": "STOP_LOSS_LIMIT",
-        "belowStopPrice": str(last - 100),
-        "belowPrice": str(last - 150),
+        "belowStopPrice": last - 100,
+        "belowPrice": last - 150,
         "belowTimeInForce": "GTC",
-        **extra,
     }
-    return desk.do(spot_api.place_oco, **params)
+    return desk.sell_oco_params(**{"abovePrice": last + 200, **stop_limit_leg, **extra})
+
+
+def _sell_oco(desk: Desk, **extra: Any) -> dict:
+    return desk.do(spot_api.place_oco, **_sell_oco_params(desk, **extra))
+
+
+def _working_buy(price: Decimal) -> dict[str, Any]:
+    """The working order of an OTO or OTOCO: a GTC limit BUY of 0.01 BTCUSDT at ``price``."""
+    return {
+        "symbol": "BTCUSDT",
+        "workingType": "LIMIT",
+        "workingSide": "BUY",
+        "workingTimeInForce": "GTC",
+        "workingQuantity": "0.01",
+        "workingPrice": price,
+    }
+
+
+def _buy_then_sell(
+    desk: Desk, working_price: Decimal, pending_price: Decimal, **extra: Any
+) -> dict:
+    """An OTO: a GTC limit BUY at ``working_price``, then a GTC limit SELL at ``pending_price``."""
+    pending = {
+        "pendingType": "LIMIT",
+        "pendingSide": "SELL",
+        "pendingTimeInForce": "GTC",
+        "pendingQuantity": "0.01",
+        "pendingPrice": pending_price,
+    }
+    return desk.do(spot_api.place_oto, **{**_working_buy(working_price), **pending, **extra})
+
+
+def _buy_then_oco(
+    desk: Desk, working_price: Decimal, above: Decimal, below_stop: Decimal, **extra: Any
+) -> dict:
+    """An OTOCO: a GTC limit BUY of 0.01 at ``working_price``, then a SELL OCO of its 0.01 with
+    a LIMIT_MAKER at ``above`` and a STOP_LOSS at ``below_stop``."""
+    pending = {
+        "pendingSide": "SELL",
+        "pendingQuantity": "0.01",
+        "pendingAboveType": "LIMIT_MAKER",
+        "pendingAbovePrice": above,
+        "pendingBelowType": "STOP_LOSS",
+        "pendingBelowStopPrice": below_stop,
+    }
+    return desk.do(spot_api.place_otoco, **{**_working_buy(working_price), **pending, **extra})
 
 
 async def test_a_sell_oco_locks_once_and_the_stop_leg_expires_the_limit_leg() -> None:
@@ -63,11 +104,7 @@ async def test_a_fill_of_the_limit_leg_expires_the_stop_leg() -> None:
     body = _sell_oco(desk)
     stop_id, limit_id = (report["orderId"] for report in body["orderReports"])
     limit = desk.engine.orders[limit_id]
-    market = desk.market()
-    events = market.take_liquidity(
-        Side.BUY, market.available(Side.BUY, limit.price), desk.now(), limit_price=limit.price
-    )
-    desk.publish("BTCUSDT", events)
+    desk.take(Side.BUY, limit.price)
     assert limit.status == "FILLED"
     assert desk.engine.orders[stop_id].status == "EXPIRED"
     assert desk.balance("BTC") == (D(10) - D("0.01"), 0)
@@ -77,38 +114,31 @@ async def test_a_fill_of_the_limit_leg_expires_the_stop_leg() -> None:
 async def test_oco_refusals() -> None:
     desk = Desk()
     last = desk.market().last_price
-    error = desk.fails(
-        spot_api.place_oco,
-        symbol="BTCUSDT",
-        side="SELL",
-        quantity="0.01",
-        aboveType="LIMIT_MAKER",
-        abovePrice=str(last + 10),
-        belowType="LIMIT_MAKER",
-        belowPrice=str(last - 10),
-    )
-    assert (error.code, error.msg) == (-1168, "At least one OCO order must be contingent.")
-    error = desk.fails(
-        spot_api.place_oco,
-        symbol="BTCUSDT",
-        side="BUY",
-        quantity="0.01",
-        aboveType="LIMIT_MAKER",
-        abovePrice=str(last + 10),
-        belowType="STOP_LOSS",
-        belowStopPrice=str(last - 10),
-    )
-    assert (error.code, error.msg) == (-1165, "A limit order in a buy OCO must be below.")
-    error = desk.fails(
-        spot_api.place_oco,
-        symbol="BTCUSDT",
-        side="SELL",
-        quantity="0.01",
-        aboveType="MARKET",
-        belowType="STOP_LOSS",
-    )
-    assert (error.code, error.msg) == (-1158, "Order type not supported in OCO.")
-    error = _oco_error(desk, abovePrice=str(last - 50))
+    for changes, code, message in (
+        (
+            {
+                "abovePrice": last + 10,
+                "belowType": "LIMIT_MAKER",
+                "belowPrice": last - 10,
+                "belowStopPrice": None,
+            },
+            -1168,
+            "At least one OCO order must be contingent.",
+        ),
+        (
+            {"side": "BUY", "abovePrice": last + 10, "belowStopPrice": last - 10},
+            -1165,
+            "A limit order in a buy OCO must be below.",
+        ),
+        (
+            {"aboveType": "MARKET", "abovePrice": None, "belowStopPrice": None},
+            -1158,
+            "Order type not supported in OCO.",
+        ),
+    ):
+        error = desk.fails(spot_api.place_oco, **desk.sell_oco_params(**changes))
+        assert (error.code, error.msg) == (code, message)
+    error = desk.fails(spot_api.place_oco, **_sell_oco_params(desk, abovePrice=last - 50))
     assert (error.code, error.msg) == (
         -2010,
         "The relationship of the prices for the orders is not correct.",
@@ -116,30 +146,11 @@ async def test_oco_refusals() -> None:
     assert desk.engine.orders == {}
 
 
-def _oco_error(desk: Desk, **extra: str) -> VenueError:
-    with pytest.raises(VenueError) as caught:
-        _sell_oco(desk, **extra)
-    return caught.value
-
-
 async def test_an_oto_places_its_pending_order_once_the_working_order_fills() -> None:
     desk = Desk()
     ask = desk.best(BookSide.ASK)
     bid = desk.best(BookSide.BID)
-    body = desk.do(
-        spot_api.place_oto,
-        symbol="BTCUSDT",
-        workingType="LIMIT",
-        workingSide="BUY",
-        workingTimeInForce="GTC",
-        workingQuantity="0.01",
-        workingPrice=str(bid),
-        pendingType="LIMIT",
-        pendingSide="SELL",
-        pendingTimeInForce="GTC",
-        pendingQuantity="0.01",
-        pendingPrice=str(ask + 500),
-    )
+    body = _buy_then_sell(desk, bid, ask + 500)
     working_id, pending_id = (report["orderId"] for report in body["orderReports"])
     assert [report["status"] for report in body["orderReports"]] == ["NEW", "PENDING_NEW"]
     assert body["contingencyType"] == "OTO"
@@ -149,14 +160,10 @@ async def test_an_oto_places_its_pending_order_once_the_working_order_fills() ->
         working_id,
         pending_id,
     ]
-    market = desk.market()
-    events = market.take_liquidity(
-        Side.SELL, market.available(Side.SELL, bid), desk.now(), limit_price=bid
-    )
-    desk.publish("BTCUSDT", events)
+    desk.take(Side.SELL, bid)
     assert desk.engine.orders[working_id].status == "FILLED"
     assert pending.status == "NEW"
-    assert market.resting(pending) == D("0.01")
+    assert desk.market().resting(pending) == D("0.01")
     new_report = desk.reports(order_id=pending_id)[-1]
     assert (new_report["x"], new_report["X"], new_report["g"]) == (
         "NEW",
@@ -172,23 +179,8 @@ async def test_an_oto_places_its_pending_order_once_the_working_order_fills() ->
 async def test_an_otoco_and_cancelling_every_open_order_of_the_symbol() -> None:
     desk = Desk()
     bid = desk.best(BookSide.BID)
-    desk.order(side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(bid - 300))
-    body = desk.do(
-        spot_api.place_otoco,
-        symbol="BTCUSDT",
-        workingType="LIMIT",
-        workingSide="BUY",
-        workingTimeInForce="GTC",
-        workingQuantity="0.01",
-        workingPrice=str(bid - 100),
-        pendingSide="SELL",
-        pendingQuantity="0.01",
-        pendingAboveType="LIMIT_MAKER",
-        pendingAbovePrice=str(bid + 500),
-        pendingBelowType="STOP_LOSS",
-        pendingBelowStopPrice=str(bid - 400),
-        newOrderRespType="FULL",
-    )
+    desk.limit("BUY", bid - 300)
+    body = _buy_then_oco(desk, bid - 100, bid + 500, bid - 400, newOrderRespType="FULL")
     assert len(body["orderReports"]) == 3
     assert [r["status"] for r in body["orderReports"]] == ["NEW", "PENDING_NEW", "PENDING_NEW"]
     cancelled = desk.do(spot_api.cancel_open_orders, symbol="BTCUSDT")
@@ -223,9 +215,7 @@ async def test_cancel_order_list_by_client_id() -> None:
 async def test_cancel_restrictions() -> None:
     desk = Desk()
     bid = desk.best(BookSide.BID)
-    order = desk.order(
-        side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(bid - 50)
-    )
+    order = desk.limit("BUY", bid - 50)
     error = desk.fails(
         spot_api.cancel_order,
         symbol="BTCUSDT",
@@ -265,9 +255,7 @@ def _replace(desk: Desk, **params: str) -> dict:
 async def test_cancel_replace_success() -> None:
     desk = Desk()
     bid = desk.best(BookSide.BID)
-    old = desk.order(
-        side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(bid - 50)
-    )
+    old = desk.limit("BUY", bid - 50)
     body = desk.do(spot_api.cancel_replace, **_replace(desk, cancelOrderId=str(old["orderId"])))
     assert (body["cancelResult"], body["newOrderResult"]) == ("SUCCESS", "SUCCESS")
     assert body["cancelResponse"]["status"] == "CANCELED"
@@ -298,9 +286,7 @@ async def test_cancel_replace_failures_carry_binances_data() -> None:
     assert (data["cancelResult"], data["newOrderResult"]) == ("FAILURE", "SUCCESS")
     assert data["newOrderResponse"]["status"] == "NEW"
     bid = desk.best(BookSide.BID)
-    old = desk.order(
-        side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(bid - 50)
-    )
+    old = desk.limit("BUY", bid - 50)
     ask = desk.best(BookSide.ASK)
     error = desk.fails(
         spot_api.cancel_replace,
@@ -341,17 +327,8 @@ async def test_cancel_replace_failures_carry_binances_data() -> None:
 async def test_amend_keep_priority_lowers_quantity_in_place() -> None:
     desk = Desk()
     ask = desk.clear(BookSide.ASK, 3)
-    first = desk.order(
-        side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.05", price=str(ask - D("0.01"))
-    )
-    second = desk.order(
-        KEYS[1],
-        side="SELL",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        price=str(ask - D("0.01")),
-    )
+    first = desk.limit("SELL", ask - D("0.01"), quantity="0.05")
+    second = desk.limit("SELL", ask - D("0.01"), account=KEYS[1])
     body = desk.do(
         spot_api.amend_keep_priority,
         symbol="BTCUSDT",
@@ -404,32 +381,14 @@ async def test_amending_an_oco_leg_amends_both() -> None:
 async def test_an_otoco_pair_is_placed_once_the_working_order_fills() -> None:
     desk = Desk()
     bid = desk.best(BookSide.BID)
-    body = desk.do(
-        spot_api.place_otoco,
-        symbol="BTCUSDT",
-        workingType="LIMIT",
-        workingSide="BUY",
-        workingTimeInForce="GTC",
-        workingQuantity="0.01",
-        workingPrice=str(bid),
-        pendingSide="SELL",
-        pendingQuantity="0.01",
-        pendingAboveType="LIMIT_MAKER",
-        pendingAbovePrice=str(bid + 300),
-        pendingBelowType="STOP_LOSS",
-        pendingBelowStopPrice=str(bid - 200),
-    )
+    body = _buy_then_oco(desk, bid, bid + 300, bid - 200)
     working_id, stop_id, limit_id = (report["orderId"] for report in body["orderReports"])
     assert [r["type"] for r in body["orderReports"]] == ["LIMIT", "STOP_LOSS", "LIMIT_MAKER"]
-    market = desk.market()
-    events = market.take_liquidity(
-        Side.SELL, market.available(Side.SELL, bid), desk.now(), limit_price=bid
-    )
-    desk.publish("BTCUSDT", events)
+    desk.take(Side.SELL, bid)
     stop, limit = desk.engine.orders[stop_id], desk.engine.orders[limit_id]
     assert desk.engine.orders[working_id].status == "FILLED"
     assert (stop.status, limit.status) == ("NEW", "NEW")
-    assert market.resting(limit) == D("0.01")
+    assert desk.market().resting(limit) == D("0.01")
     bought = D("0.01") - D(desk.reports(order_id=working_id)[-1]["n"])
     assert desk.balance("BTC") == (D(10) + bought - D("0.01"), D("0.01"))  # one lock, two legs
     desk.engine.check_invariants()
@@ -442,17 +401,8 @@ async def test_an_otoco_pair_is_placed_once_the_working_order_fills() -> None:
 
 async def test_a_trailing_oco_leg_reports_its_trailing_time_when_new() -> None:
     desk = Desk()
-    last = desk.market().last_price
-    body = desk.do(
-        spot_api.place_oco,
-        symbol="BTCUSDT",
-        side="SELL",
-        quantity="0.01",
-        aboveType="LIMIT_MAKER",
-        abovePrice=str(last + 100),
-        belowType="STOP_LOSS",
-        belowTrailingDelta="100",
-    )
+    params = desk.sell_oco_params(belowStopPrice=None, belowTrailingDelta="100")
+    body = desk.do(spot_api.place_oco, **params)
     stop_id = next(
         report["orderId"] for report in body["orderReports"] if report["type"] == "STOP_LOSS"
     )
@@ -488,20 +438,13 @@ async def test_list_lookups_and_full_responses_use_indexes_not_history() -> None
 
     engine.fills_of = no_account_scan  # type: ignore[method-assign]
     ask = desk.best(BookSide.ASK)
-    body = desk.do(
-        spot_api.place_oto,
-        symbol="BTCUSDT",
+    body = _buy_then_sell(
+        desk,
+        ask,
+        ask + 500,
         listClientOrderId="mine",
-        workingType="LIMIT",
-        workingSide="BUY",
-        workingTimeInForce="GTC",
         workingQuantity="0.001",
-        workingPrice=str(ask),
-        pendingType="LIMIT",
-        pendingSide="SELL",
-        pendingTimeInForce="GTC",
         pendingQuantity="0.001",
-        pendingPrice=str(ask + 500),
         newOrderRespType="FULL",
     )
     working = body["orderReports"][0]

@@ -8,7 +8,7 @@ import pytest
 
 from scenarios.venue import spot_api
 from scenarios.venue.market import BookSide, Side
-from tests.venue.test_spot_support import KEYS, D, Desk
+from tests.venue.test_spot_support import KEYS, LIMIT_BUY, D, Desk
 
 A, B = KEYS[0], KEYS[1]
 
@@ -20,7 +20,6 @@ def _ladder(desk: Desk, side: BookSide, levels: int = 3) -> list[tuple[Decimal, 
 
 # --- validation ----------------------------------------------------------------------------
 
-BASE = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC"}
 BAD_ORDERS = [
     (
         {"side": None},
@@ -97,8 +96,7 @@ BAD_ORDERS = [
 @pytest.mark.parametrize(("change", "code", "message"), BAD_ORDERS)
 async def test_a_bad_limit_order_gets_binances_error(change, code, message) -> None:
     desk = Desk()
-    params = {**BASE, "quantity": "0.01", "price": "60000.00", **change}
-    error = desk.fails(spot_api.new_order, **{k: v for k, v in params.items() if v is not None})
+    error = desk.refused(**{**LIMIT_BUY, "price": "60000.00", **change})
     assert (error.code, error.msg) == (code, message)
     assert desk.engine.orders == {}
     assert desk.balance("USDT") == (D(100000), D(0))
@@ -124,49 +122,28 @@ MARKET_ERRORS = [
 @pytest.mark.parametrize(("params", "code", "message"), MARKET_ERRORS)
 async def test_a_bad_market_order_gets_binances_error(params, code, message) -> None:
     desk = Desk()
-    error = desk.fails(spot_api.new_order, symbol="BTCUSDT", side="SELL", type="MARKET", **params)
+    error = desk.refused(side="SELL", type="MARKET", **params)
     assert (error.code, error.msg) == (code, message)
 
 
 async def test_integer_parameters_at_their_limits() -> None:
     desk = Desk()
-    body = desk.order(
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        price=str(desk.best(BookSide.BID) - 10),
-        strategyId=str(2**63 - 1),
-        strategyType=str(2**31 - 1),
+    body = desk.limit(
+        "BUY", desk.best(BookSide.BID) - 10, strategyId=2**63 - 1, strategyType=2**31 - 1
     )
     assert (body["strategyId"], body["strategyType"]) == (2**63 - 1, 2**31 - 1)
     report = desk.reports(order_id=body["orderId"])[-1]
     assert (report["j"], report["J"]) == (2**63 - 1, 2**31 - 1)
     # A trailing delta beyond a LONG, and an order list leg's strategyId.
-    error = desk.fails(
-        spot_api.new_order,
-        symbol="BTCUSDT",
-        side="SELL",
-        type="STOP_LOSS",
-        quantity="0.01",
-        trailingDelta="99999999999999999999",
+    error = desk.refused(
+        side="SELL", type="STOP_LOSS", quantity="0.01", trailingDelta="99999999999999999999"
     )
     assert (error.code, error.msg) == (
         -1130,
         "Data sent for parameter 'trailingDelta' is not valid.",
     )
-    last = desk.market().last_price
-    error = desk.fails(
-        spot_api.place_oco,
-        symbol="BTCUSDT",
-        side="SELL",
-        quantity="0.01",
-        aboveType="LIMIT_MAKER",
-        abovePrice=str(last + 100),
-        aboveStrategyId="18446744073709551616",
-        belowType="STOP_LOSS",
-        belowStopPrice=str(last - 100),
-    )
+    params = desk.sell_oco_params(aboveStrategyId="18446744073709551616")
+    error = desk.fails(spot_api.place_oco, **params)
     assert (error.code, error.msg) == (
         -1130,
         "Data sent for parameter 'aboveStrategyId' is not valid.",
@@ -182,14 +159,8 @@ async def test_integer_parameters_at_their_limits() -> None:
 
 async def test_the_percent_price_filter_is_named_as_the_symbol_publishes_it() -> None:
     desk = Desk()  # BNBUSDT publishes PERCENT_PRICE, not PERCENT_PRICE_BY_SIDE
-    error = desk.fails(
-        spot_api.new_order,
-        symbol="BNBUSDT",
-        side="SELL",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="1",
-        price="9000",
+    error = desk.refused(
+        symbol="BNBUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="1", price="9000"
     )
     assert (error.code, error.msg) == (-1013, "Filter failure: PERCENT_PRICE")
 
@@ -203,52 +174,29 @@ async def test_stop_orders_that_would_trigger_at_once_are_refused() -> None:
         ("SELL", "TAKE_PROFIT", last - 100),
         ("BUY", "TAKE_PROFIT", last + 100),
     ):
-        error = desk.fails(
-            spot_api.new_order,
-            symbol="BTCUSDT",
-            side=side,
-            type=kind,
-            quantity="0.01",
-            stopPrice=str(stop),
-        )
+        error = desk.refused(side=side, type=kind, quantity="0.01", stopPrice=stop)
         assert (error.code, error.msg) == (-2010, "Order would trigger immediately.")
-    error = desk.fails(
-        spot_api.new_order, symbol="BTCUSDT", side="SELL", type="STOP_LOSS", quantity="0.01"
-    )
+    error = desk.refused(side="SELL", type="STOP_LOSS", quantity="0.01")
     assert (
         error.msg == "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!"
     )
-    error = desk.fails(
-        spot_api.new_order,
-        symbol="BTCUSDT",
-        side="SELL",
-        type="STOP_LOSS",
-        quantity="0.01",
-        trailingDelta="5",
-    )
+    error = desk.refused(side="SELL", type="STOP_LOSS", quantity="0.01", trailingDelta="5")
     assert error.msg == "Filter failure: TRAILING_DELTA"
 
 
 async def test_limit_maker_that_would_cross_is_refused() -> None:
     desk = Desk()
     ask = desk.best(BookSide.ASK)
-    error = desk.fails(
-        spot_api.new_order,
-        symbol="BTCUSDT",
-        side="BUY",
-        type="LIMIT_MAKER",
-        quantity="0.01",
-        price=str(ask),
-    )
+    error = desk.refused(side="BUY", type="LIMIT_MAKER", quantity="0.01", price=ask)
     assert (error.code, error.msg) == (-2010, "Order would immediately match and take.")
 
 
 async def test_duplicate_client_order_ids_among_open_orders_are_refused() -> None:
     desk = Desk()
     bid = desk.best(BookSide.BID)
-    params = {**BASE, "quantity": "0.01", "price": str(bid - 50), "newClientOrderId": "mine-1"}
+    params = {**LIMIT_BUY, "price": bid - 50, "newClientOrderId": "mine-1"}
     desk.order(**params)
-    error = desk.fails(spot_api.new_order, **params)
+    error = desk.refused(**params)
     assert (error.code, error.msg) == (-2010, "Duplicate order sent.")
     desk.do(spot_api.cancel_order, symbol="BTCUSDT", origClientOrderId="mine-1")
     assert desk.order(**params)["clientOrderId"] == "mine-1"  # free again once closed
@@ -258,23 +206,14 @@ async def test_order_count_filters() -> None:
     desk = Desk(instruments=({"product": "spot", "symbol": "BTCUSDT", "max_num_orders": 2},))
     bid = desk.best(BookSide.BID)
     for offset in (50, 60):
-        desk.order(**{**BASE, "quantity": "0.01", "price": str(bid - offset)})
-    error = desk.fails(spot_api.new_order, **{**BASE, "quantity": "0.01", "price": str(bid - 70)})
+        desk.limit("BUY", bid - offset)
+    error = desk.refused(**LIMIT_BUY, price=bid - 70)
     assert error.msg == "Filter failure: MAX_NUM_ORDERS"
     desk = Desk()
     last = desk.market().last_price
     for offset in range(5):
-        desk.order(
-            side="SELL", type="STOP_LOSS", quantity="0.01", stopPrice=str(last - 100 - offset)
-        )
-    error = desk.fails(
-        spot_api.new_order,
-        symbol="BTCUSDT",
-        side="SELL",
-        type="STOP_LOSS",
-        quantity="0.01",
-        stopPrice=str(last - 200),
-    )
+        desk.stop_loss("SELL", stopPrice=last - 100 - offset)
+    error = desk.refused(side="SELL", type="STOP_LOSS", quantity="0.01", stopPrice=last - 200)
     assert error.msg == "Filter failure: MAX_NUM_ALGO_ORDERS"
 
 
@@ -318,9 +257,7 @@ async def test_a_crossing_buy_keeps_only_remaining_times_price_locked() -> None:
     asks = _ladder(desk, BookSide.ASK, 3)
     price = asks[1][0]
     quantity = asks[0][1] + asks[1][1] + D("0.01")
-    body = desk.order(
-        side="BUY", type="LIMIT", timeInForce="GTC", quantity=str(quantity), price=str(price)
-    )
+    body = desk.limit("BUY", price, quantity=quantity)
     assert body["status"] == "PARTIALLY_FILLED"
     assert [fill["price"] for fill in body["fills"]] == [f"{asks[0][0]:.8f}", f"{price:.8f}"]
     order = desk.engine.orders[body["orderId"]]
@@ -338,7 +275,7 @@ async def test_a_crossing_buy_keeps_only_remaining_times_price_locked() -> None:
 async def test_a_resting_limit_locks_quote_and_a_cancel_releases_it() -> None:
     desk = Desk()
     price = desk.best(BookSide.BID) - 100
-    body = desk.order(**{**BASE, "quantity": "0.02", "price": str(price), "newClientOrderId": "c1"})
+    body = desk.limit("BUY", price, quantity="0.02", newClientOrderId="c1")
     assert body["status"] == "NEW"
     assert body["fills"] == []
     assert desk.balance("USDT") == (D(100000) - price * D("0.02"), price * D("0.02"))
@@ -371,19 +308,10 @@ async def test_a_resting_limit_locks_quote_and_a_cancel_releases_it() -> None:
 async def test_response_types_default_as_binance_and_can_be_chosen() -> None:
     desk = Desk()
     bid = desk.best(BookSide.BID)
-    limit = desk.order(**{**BASE, "quantity": "0.01", "price": str(bid - 10)})
+    limit = desk.limit("BUY", bid - 10)
     maker = desk.order(side="BUY", type="LIMIT_MAKER", quantity="0.01", price=str(bid - 11))
-    stop = desk.order(
-        side="SELL",
-        type="STOP_LOSS_LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        price=str(bid - 200),
-        stopPrice=str(bid - 150),
-    )
-    result = desk.order(
-        **{**BASE, "quantity": "0.01", "price": str(bid - 12), "newOrderRespType": "RESULT"}
-    )
+    stop = desk.stop_limit("SELL", stop=bid - 150, price=bid - 200)
+    result = desk.limit("BUY", bid - 12, newOrderRespType="RESULT")
     assert "fills" in limit
     assert (
         set(maker)
@@ -410,9 +338,7 @@ async def test_ioc_fok_and_quote_quantity_orders() -> None:
     desk = Desk()
     asks = _ladder(desk, BookSide.ASK, 2)
     first_price, first_size = asks[0]
-    ioc = desk.order(
-        **{**BASE, "timeInForce": "IOC", "price": str(first_price), "quantity": str(first_size * 3)}
-    )
+    ioc = desk.limit("BUY", first_price, quantity=first_size * 3, timeInForce="IOC")
     assert (ioc["status"], D(ioc["executedQty"])) == ("EXPIRED", first_size)
     expired = desk.reports(order_id=ioc["orderId"])[-1]
     assert (expired["x"], expired["X"], expired["eR"]) == (
@@ -421,7 +347,7 @@ async def test_ioc_fok_and_quote_quantity_orders() -> None:
         "UNFILLED_IOC_QUANTITY_EXPIRED",
     )
     price = desk.best(BookSide.ASK)
-    fok = desk.order(**{**BASE, "timeInForce": "FOK", "price": str(price), "quantity": "1"})
+    fok = desk.limit("BUY", price, quantity="1", timeInForce="FOK")
     assert (fok["status"], fok["fills"]) == ("EXPIRED", [])
     quote = desk.order(side="BUY", type="MARKET", quoteOrderQty="1000")
     assert quote["status"] == "FILLED"
@@ -435,14 +361,7 @@ async def test_ioc_fok_and_quote_quantity_orders() -> None:
 async def test_an_iceberg_shows_only_its_slice() -> None:
     desk = Desk()
     price = desk.clear(BookSide.ASK, 3) - D("0.01")
-    body = desk.order(
-        side="SELL",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.5",
-        price=str(price),
-        icebergQty="0.1",
-    )
+    body = desk.limit("SELL", price, quantity="0.5", icebergQty="0.1")
     _, asks = desk.market().top(1)
     assert asks == [(price, D("0.1"))]
     assert desk.balance("BTC")[1] == D("0.5")
@@ -454,13 +373,9 @@ async def test_an_iceberg_shows_only_its_slice() -> None:
 async def test_background_takers_fill_resting_orders() -> None:
     desk = Desk()
     ask = desk.best(BookSide.ASK)
-    body = desk.order(side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(ask))
+    body = desk.limit("SELL", ask)
     order = desk.engine.orders[body["orderId"]]
-    market = desk.market()
-    events = market.take_liquidity(
-        Side.BUY, market.available(Side.BUY, ask), desk.now(), limit_price=ask
-    )
-    desk.publish("BTCUSDT", events)
+    desk.take(Side.BUY, ask)
     assert order.status == "FILLED"
     trade = desk.reports(order_id=order.order_id)[-1]
     assert (trade["x"], trade["X"], trade["m"], trade["w"], trade["N"]) == (
@@ -485,12 +400,8 @@ async def test_background_takers_fill_resting_orders() -> None:
 async def test_expire_maker_is_the_default_and_reports_the_prevented_match() -> None:
     desk = Desk()
     ask = desk.clear(BookSide.ASK, 3)
-    maker = desk.order(
-        side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(ask - D("0.01"))
-    )
-    taker = desk.order(
-        side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(ask - D("0.01"))
-    )
+    maker = desk.limit("SELL", ask - D("0.01"))
+    taker = desk.limit("BUY", ask - D("0.01"))
     assert taker["preventedMatches"] == [
         {
             "preventedMatchId": 0,
@@ -530,17 +441,8 @@ async def test_expire_maker_is_the_default_and_reports_the_prevented_match() -> 
 async def test_stp_modes(mode, taker_status, maker_status, maker_left) -> None:
     desk = Desk()
     price = desk.clear(BookSide.ASK, 3) - D("0.01")
-    maker = desk.order(
-        side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.03", price=str(price)
-    )
-    taker = desk.order(
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        price=str(price),
-        selfTradePreventionMode=mode,
-    )
+    maker = desk.limit("SELL", price, quantity="0.03")
+    taker = desk.limit("BUY", price, selfTradePreventionMode=mode)
     assert taker["status"] == taker_status
     assert taker["preventedQuantity"] == "0.01000000"
     maker_order = desk.engine.orders[maker["orderId"]]
@@ -590,15 +492,8 @@ async def test_stp_modes(mode, taker_status, maker_status, maker_left) -> None:
 async def test_stp_none_trades_with_itself_and_both_sides_pay_commission() -> None:
     desk = Desk()
     price = desk.clear(BookSide.ASK, 3) - D("0.01")
-    desk.order(side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(price))
-    taker = desk.order(
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        price=str(price),
-        selfTradePreventionMode="NONE",
-    )
+    desk.limit("SELL", price)
+    taker = desk.limit("BUY", price, selfTradePreventionMode="NONE")
     assert taker["status"] == "FILLED"
     rows = desk.do(spot_api.my_trades, symbol="BTCUSDT")
     assert len(rows) == 2
@@ -613,9 +508,7 @@ async def test_stp_none_trades_with_itself_and_both_sides_pay_commission() -> No
 async def test_other_accounts_trade_with_each_other() -> None:
     desk = Desk()
     price = desk.clear(BookSide.ASK, 3) - D("0.01")
-    maker = desk.order(
-        B, side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(price)
-    )
+    maker = desk.limit("SELL", price, account=B)
     taker = desk.order(A, side="BUY", type="MARKET", quantity="0.01")
     assert taker["fills"][0]["price"] == f"{price:.8f}"
     assert desk.engine.orders[maker["orderId"]].status == "FILLED"
@@ -631,15 +524,7 @@ async def test_other_accounts_trade_with_each_other() -> None:
 async def test_a_stop_limit_triggers_when_the_market_falls_to_it() -> None:
     desk = Desk()
     last = desk.market().last_price
-    body = desk.order(
-        side="SELL",
-        type="STOP_LOSS_LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        stopPrice=str(last - 20),
-        price=str(last - 40),
-        newOrderRespType="RESULT",
-    )
+    body = desk.stop_limit("SELL", stop=last - 20, price=last - 40, newOrderRespType="RESULT")
     assert (body["workingTime"], body["stopPrice"]) == (-1, f"{last - 20:.8f}")
     first = desk.reports(order_id=body["orderId"])[0]
     assert (first["x"], first["w"], "W" in first) == ("NEW", False, False)
@@ -664,7 +549,7 @@ async def test_own_trades_trigger_stops_in_the_same_request() -> None:
     desk = Desk()
     bids = _ladder(desk, BookSide.BID, 5)
     stop_price = bids[2][0]
-    stop = desk.order(B, side="SELL", type="STOP_LOSS", quantity="0.001", stopPrice=str(stop_price))
+    stop = desk.stop_loss("SELL", quantity="0.001", account=B, stopPrice=stop_price)
     size = sum(level[1] for level in bids[:4])
     desk.order(A, side="SELL", type="MARKET", quantity=str(size))
     order = desk.engine.orders[stop["orderId"]]
@@ -677,13 +562,7 @@ async def test_own_trades_trigger_stops_in_the_same_request() -> None:
 async def test_a_trailing_stop_follows_the_high_and_fires_on_the_pullback() -> None:
     desk = Desk()
     last = desk.market().last_price
-    body = desk.order(
-        side="SELL",
-        type="STOP_LOSS",
-        quantity="0.01",
-        trailingDelta="100",
-        newOrderRespType="RESULT",
-    )
+    body = desk.stop_loss("SELL", trailingDelta="100", newOrderRespType="RESULT")
     assert body["trailingDelta"] == 100
     assert body["trailingTime"] > 0
     assert "stopPrice" not in body
@@ -705,13 +584,8 @@ async def test_a_trailing_stop_follows_the_high_and_fires_on_the_pullback() -> N
 async def test_a_trailing_stop_with_a_stop_price_starts_trailing_there() -> None:
     desk = Desk()
     last = desk.market().last_price
-    body = desk.order(
-        side="BUY",
-        type="STOP_LOSS",
-        quantity="0.01",
-        trailingDelta="200",
-        stopPrice=str(last + 100),
-        newOrderRespType="RESULT",
+    body = desk.stop_loss(
+        "BUY", trailingDelta="200", stopPrice=last + 100, newOrderRespType="RESULT"
     )
     assert body["trailingTime"] == -1
     order = desk.engine.orders[body["orderId"]]

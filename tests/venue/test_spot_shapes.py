@@ -100,14 +100,8 @@ async def test_a_full_market_order_response() -> None:
 async def test_query_open_all_orders_and_cancel_responses() -> None:
     desk = Desk()
     bid = desk.best(BookSide.BID)
-    placed = desk.order(
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        price=str(bid - 10),
-        newClientOrderId="myOrder1",
-        selfTradePreventionMode="NONE",
+    placed = desk.limit(
+        "BUY", bid - 10, newClientOrderId="myOrder1", selfTradePreventionMode="NONE"
     )
     query = desk.do(spot_api.query_order, symbol="BTCUSDT", origClientOrderId="myOrder1")
     same_shape(query, load(HTTP / "order_response.json"))
@@ -131,14 +125,7 @@ async def test_cancel_open_orders_with_an_oco_of_iceberg_legs() -> None:
     bid = desk.best(BookSide.BID)
     last = desk.market().last_price
     for offset in (100, 110):
-        desk.order(
-            side="BUY",
-            type="LIMIT",
-            timeInForce="GTC",
-            quantity="0.01",
-            price=str(bid - offset),
-            selfTradePreventionMode="NONE",
-        )
+        desk.limit("BUY", bid - offset, selfTradePreventionMode="NONE")
     desk.do(
         spot_api.place_oco,
         symbol="BTCUSDT",
@@ -186,13 +173,8 @@ async def test_execution_reports_of_an_order_life() -> None:
     desk = Desk()
     ask = desk.clear(BookSide.ASK, 3)
     price = ask - D("0.01")
-    placed = desk.order(
-        side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.02", price=str(price)
-    )
-    market = desk.market()
-    desk.publish(
-        "BTCUSDT", market.take_liquidity(Side.BUY, D("0.01"), desk.now(), limit_price=price)
-    )
+    placed = desk.limit("SELL", price, quantity="0.02")
+    desk.take(Side.BUY, price, D("0.01"))
     desk.do(spot_api.cancel_order, symbol="BTCUSDT", orderId=placed["orderId"])
     new, trade, cancelled = desk.reports(order_id=placed["orderId"])
     assert [new["x"], trade["x"], trade["X"], cancelled["x"]] == [
@@ -208,25 +190,12 @@ async def test_execution_reports_of_an_order_life() -> None:
     _report_like(trade, USER / "execution_report_trade.json")
     _report_like(cancelled, WS / "ws_spot_execution_report_canceled.json")
     _report_like(cancelled, USER / "execution_report_canceled.json")
-    expired = desk.order(
-        side="BUY",
-        type="LIMIT",
-        timeInForce="IOC",
-        quantity="0.01",
-        price=str(desk.best(BookSide.BID) - 5),
-    )
+    expired = desk.limit("BUY", desk.best(BookSide.BID) - 5, timeInForce="IOC")
     _report_like(
         desk.reports(order_id=expired["orderId"])[-1], USER / "execution_report_expired.json"
     )
     last = desk.market().last_price
-    stop = desk.order(
-        side="SELL",
-        type="STOP_LOSS_LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        stopPrice=str(last - 50),
-        price=str(last - 60),
-    )
+    stop = desk.stop_limit("SELL", stop=last - 50, price=last - 60)
     _report_like(
         desk.reports(order_id=stop["orderId"])[0], USER / "execution_report_stop_loss.json"
     )
@@ -239,12 +208,8 @@ async def test_trade_prevention_list_status_and_balance_update_events() -> None:
     desk = Desk()
     ask = desk.clear(BookSide.ASK, 3)
     price = ask - D("0.01")
-    maker = desk.order(
-        side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(price)
-    )
-    taker = desk.order(
-        side="BUY", type="LIMIT", timeInForce="IOC", quantity="0.01", price=str(price)
-    )
+    maker = desk.limit("SELL", price)
+    taker = desk.limit("BUY", price, timeInForce="IOC")
     prevention = desk.reports(order_id=maker["orderId"])[-1]
     assert prevention["x"] == "TRADE_PREVENTION"
     _report_like(prevention, WS / "ws_spot_execution_report_trade_prevention.json")
@@ -268,17 +233,7 @@ async def test_trade_prevention_list_status_and_balance_update_events() -> None:
         "pY": f"{price * D('0.01'):.8f}",
     }
     assert "u" not in prevention
-    last = desk.market().last_price
-    desk.do(
-        spot_api.place_oco,
-        symbol="BTCUSDT",
-        side="SELL",
-        quantity="0.01",
-        aboveType="LIMIT_MAKER",
-        abovePrice=str(last + 100),
-        belowType="STOP_LOSS",
-        belowStopPrice=str(last - 100),
-    )
+    desk.do(spot_api.place_oco, **desk.sell_oco_params())
     same_shape(desk.of_type("listStatus")[-1], load(USER / "list_status_wrapped.json"))
     desk.engine.control_actions()["fund"]({"account": KEYS[0], "asset": "BTC", "delta": "0.001"})
     update = desk.of_type("balanceUpdate")[-1]

@@ -19,7 +19,7 @@ from scenarios.venue.config import KeySpec, VenueConfig
 from scenarios.venue.errors import VenueError
 from scenarios.venue.http import Request
 from scenarios.venue.instruments import Product
-from scenarios.venue.market import BookSide, MarketState
+from scenarios.venue.market import BookSide, MarketState, Side
 from scenarios.venue.rest import Call
 from scenarios.venue.server import Venue
 from scenarios.venue.spot import SpotEngine
@@ -28,6 +28,14 @@ from scenarios.venue.userdata import Subscriber
 T0 = 1_704_070_800_000  # 2024-01-01 01:00 UTC
 KEYS = ("A" * 64, "B" * 64, "C" * 64)
 SPOT = Product.SPOT
+#: A GTC limit BUY of 0.01 BTCUSDT, still without its price.
+LIMIT_BUY = {
+    "symbol": "BTCUSDT",
+    "side": "BUY",
+    "type": "LIMIT",
+    "timeInForce": "GTC",
+    "quantity": "0.01",
+}
 
 
 class Desk:
@@ -69,9 +77,54 @@ class Desk:
             handler(self.engine, self.call(params, account))
         return caught.value
 
+    # --- placing (``symbol`` is BTCUSDT unless given) -------------------------------------
+
     def order(self, account: str = KEYS[0], **params: Any) -> dict[str, Any]:
         params.setdefault("symbol", "BTCUSDT")
         return self.do(spot_api.new_order, account, **params)
+
+    def refused(self, account: str = KEYS[0], **params: Any) -> VenueError:
+        """The error of a new order the venue refuses."""
+        params.setdefault("symbol", "BTCUSDT")
+        return self.fails(spot_api.new_order, account, **params)
+
+    def limit(
+        self,
+        side: str,
+        price: Any,
+        *,
+        quantity: Any = "0.01",
+        account: str = KEYS[0],
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A GTC LIMIT order at ``price``; ``extra`` adds parameters or overrides these."""
+        params = {"side": side, "type": "LIMIT", "timeInForce": "GTC", "quantity": quantity}
+        return self.order(account, **{**params, "price": price, **extra})
+
+    def stop_limit(self, side: str, *, stop: Any, price: Any, **extra: Any) -> dict[str, Any]:
+        """A GTC STOP_LOSS_LIMIT order: it waits for ``stop``, then is a limit at ``price``."""
+        return self.limit(side, price, type="STOP_LOSS_LIMIT", stopPrice=stop, **extra)
+
+    def stop_loss(
+        self, side: str, *, quantity: Any = "0.01", account: str = KEYS[0], **extra: Any
+    ) -> dict[str, Any]:
+        """A STOP_LOSS order; ``extra`` holds its ``stopPrice`` and/or ``trailingDelta``."""
+        return self.order(account, side=side, type="STOP_LOSS", quantity=quantity, **extra)
+
+    def sell_oco_params(self, **changes: Any) -> dict[str, Any]:
+        """Parameters of a SELL OCO of 0.01 BTCUSDT: a LIMIT_MAKER 100 above the last price and
+        a STOP_LOSS 100 below it. ``changes`` add or override parameters (None drops one)."""
+        last = self.market().last_price
+        return {
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "quantity": "0.01",
+            "aboveType": "LIMIT_MAKER",
+            "abovePrice": last + 100,
+            "belowType": "STOP_LOSS",
+            "belowStopPrice": last - 100,
+            **changes,
+        }
 
     # --- the market -----------------------------------------------------------------------
 
@@ -102,6 +155,15 @@ class Desk:
             update = market.remove_liquidity(side, self.best(side, symbol), None, self.now())
             self.publish(symbol, [update] if update is not None else [])
         return self.best(side, symbol)
+
+    def take(
+        self, side: Side, price: Decimal, quantity: Decimal | None = None, symbol: str = "BTCUSDT"
+    ) -> None:
+        """Background takers ``side`` ``quantity`` (all there is) up to ``price``."""
+        market = self.market(symbol)
+        if quantity is None:
+            quantity = market.available(side, price)
+        self.publish(symbol, market.take_liquidity(side, quantity, self.now(), limit_price=price))
 
     def step(self, symbol: str = "BTCUSDT") -> None:
         self.publish(symbol, self.market(symbol).step(self.now()))
