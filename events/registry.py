@@ -3,6 +3,22 @@
 from __future__ import annotations
 
 from events.base import Event
+from events.connectivity import (
+    ClockOffset,
+    IpBanned,
+    RateLimited,
+    RestRequest,
+    RestResponse,
+    StreamConnected,
+    StreamDisconnected,
+    StreamFrame,
+    StreamGap,
+    StreamResubscribed,
+    SubscribeStreams,
+    UnsubscribeStreams,
+    UserStreamGap,
+    UserStreamStarted,
+)
 from events.demo import SyntheticPrice
 from events.orders import CancelOrder, SubmitOrder
 from events.system import (
@@ -34,6 +50,20 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     SyntheticPrice,
     SubmitOrder,
     CancelOrder,
+    RestRequest,
+    RestResponse,
+    SubscribeStreams,
+    UnsubscribeStreams,
+    StreamFrame,
+    StreamConnected,
+    StreamDisconnected,
+    StreamResubscribed,
+    StreamGap,
+    RateLimited,
+    IpBanned,
+    ClockOffset,
+    UserStreamStarted,
+    UserStreamGap,
 )
 
 
