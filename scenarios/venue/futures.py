@@ -109,6 +109,7 @@ from scenarios.venue.futures_orders import (
     FuturesOrder,
     OpenIndex,
     algo_update,
+    latest_open,
     order_query,
     order_result,
     order_trade_update,
@@ -122,14 +123,10 @@ from scenarios.venue.futures_rules import (
     BATCH_PLACE_MAX,
     CANCEL_ALL_DONE,
     CONDITIONAL_TYPES,
-    GTD_MAX_MS,
-    GTD_MIN_AHEAD_MS,
     MAX_MODIFICATIONS,
     ORDER_TYPES,
-    POSITION_SIDES,
     PRICE_MATCHES,
     SEVEN_DAYS_MS,
-    STP_MODES,
     TIME_IN_FORCE,
     OrderRequest,
     SharedFuturesSettings,
@@ -426,24 +423,33 @@ class FuturesEngine(ConditionalOrders):
     ) -> None:
         if not self._listening(order.account):
             return
+        event = self._order_update_event(order, execution, now_ms, fill, modify_id)
+        if fill is not None and execution == "TRADE" and not self.coinm and not order.system:
+            self._publish(order.account, trade_lite(order, self.instrument(order.symbol), fill))
+        self._publish(order.account, event)
+
+    def _order_update_event(
+        self,
+        order: FuturesOrder,
+        execution: str,
+        now_ms: int,
+        fill: Fill | None = None,
+        modify_id: int | None = None,
+    ) -> dict[str, Any]:
+        """The ``ORDER_TRADE_UPDATE`` of ``order`` as its account sees it now (the account's
+        alias and its bid/ask notional on the symbol)."""
         account = self.accounts.account(order.account)
         bids, asks = self._notional_sides(order.account, order.symbol)
-        instrument = self.instrument(order.symbol)
-        if fill is not None and execution == "TRADE" and not self.coinm and not order.system:
-            self._publish(order.account, trade_lite(order, instrument, fill))
-        self._publish(
-            order.account,
-            order_trade_update(
-                order,
-                instrument,
-                execution,
-                now_ms,
-                fill=fill,
-                bids_notional=bids,
-                asks_notional=asks,
-                account_alias=account.alias,
-                modify_id=modify_id,
-            ),
+        return order_trade_update(
+            order,
+            self.instrument(order.symbol),
+            execution,
+            now_ms,
+            fill=fill,
+            bids_notional=bids,
+            asks_notional=asks,
+            account_alias=account.alias,
+            modify_id=modify_id,
         )
 
     def _algo_event(self, algo: AlgoOrder, now_ms: int) -> None:
@@ -777,32 +783,13 @@ class FuturesEngine(ConditionalOrders):
         get = call.request.get
         name = self.name
         instrument = call.instrument()
-        side = params.choice(
-            get,
-            "side",
-            ("BUY", "SELL"),
-            name,
-            invalid=lambda: VenueError.invalid_side(product=name),
-        )
-        if side is None:
-            raise VenueError.mandatory_param_empty_or_malformed("side", product=name)
-        raw_type = get("type")
-        if raw_type is None:
-            raise VenueError.mandatory_param_empty_or_malformed("type", product=name)
-        order_type = raw_type.upper()
+        side = params.side(get, name)
+        order_type = params.order_type(get, name)
         if order_type in CONDITIONAL_TYPES:  # unless taken as legacy orders before this
             raise errors.stop_order_switch_algo(product=name)
         if order_type not in ORDER_TYPES:
             raise VenueError.invalid_order_type(product=name)
-        position_side = params.choice(
-            get,
-            "positionSide",
-            POSITION_SIDES,
-            name,
-            default="BOTH",
-            invalid=lambda: errors.invalid_position_side(product=name),
-        )
-        assert position_side is not None
+        position_side = params.position_side(get, name)
         reduce_only = params.boolean(get, "reduceOnly", name)
         if reduce_only is not None and self.dual(self._key(call)):
             raise VenueError.param_not_required("reduceOnly", product=name)
@@ -811,59 +798,22 @@ class FuturesEngine(ConditionalOrders):
             raise VenueError.param_not_required("closePosition", product=name)
         quantity = params.required_decimal(get, "quantity", name)
         price = params.decimal(get, "price", name)
-        price_match = params.choice(
-            get,
-            "priceMatch",
-            PRICE_MATCHES,
-            name,
-            default="NONE",
-            invalid=lambda: errors.invalid_price_match(product=name),
-        )
-        assert price_match is not None
-        if price_match != "NONE":
-            if order_type != "LIMIT":
-                raise errors.price_match_type(product=name)
-            if price is not None:
-                raise VenueError.param_not_required("price", product=name)
+        price_match = params.price_match(get, name)
+        limit = order_type == "LIMIT"
+        params.check_price_match(price_match, price, name, priced=limit)
         time_in_force = "GTC"
-        if order_type == "LIMIT":
+        if limit:
             tif = get("timeInForce")
             if tif is None:
                 raise VenueError.mandatory_param_empty_or_malformed("timeInForce", product=name)
             if tif.upper() not in TIME_IN_FORCE[self.product]:
                 raise VenueError.invalid_tif(product=name)
             time_in_force = tif.upper()
-            if price is None and price_match == "NONE":
-                raise VenueError.mandatory_param_empty_or_malformed("price", product=name)
-        elif price is not None:
-            raise VenueError.param_not_required("price", product=name)
+        params.check_price_sent(price, price_match, name, priced=limit)
         client_order_id = params.client_id(get, "newClientOrderId", name)
-        stp_mode = params.choice(
-            get,
-            "selfTradePreventionMode",
-            STP_MODES,
-            name,
-            default="EXPIRE_MAKER",
-            invalid=lambda: errors.invalid_stp_mode(product=name),
-        )
-        assert stp_mode is not None
-        response_type = params.choice(
-            get,
-            "newOrderRespType",
-            ("ACK", "RESULT"),
-            name,
-            default="ACK",
-            invalid=lambda: VenueError.invalid_new_order_resp_type(product=name),
-        )
-        assert response_type is not None
-        good_till_date = 0
-        if time_in_force == "GTD":
-            raw_gtd = params.integer(get, "goodTillDate", name)
-            if raw_gtd is None:
-                raise VenueError.mandatory_param_empty_or_malformed("goodTillDate", product=name)
-            if raw_gtd <= call.now_ms + GTD_MIN_AHEAD_MS or raw_gtd >= GTD_MAX_MS:
-                raise errors.good_till_date(product=name)
-            good_till_date = raw_gtd // 1000 * 1000
+        stp_mode = params.stp_mode(get, name, default="EXPIRE_MAKER")
+        response_type = params.response_type(get, name)
+        good_till_date = params.good_till_date(get, time_in_force, call.now_ms, name)
         if price is not None:
             params.check_price(price, instrument, name)
         params.check_quantity(quantity, instrument, name, market=order_type == "MARKET")
@@ -1120,25 +1070,19 @@ class FuturesEngine(ConditionalOrders):
         now_ms = self.now() if now_ms is None else now_ms
         if off_book and price is None:
             raise ValueError("an off-book system order needs a price")
-        order = FuturesOrder(
-            order_id=self._new_order_id(),
-            account=account,
-            symbol=symbol,
-            client_order_id=client_order_id,
-            side=side,
-            position_side=position_side,
-            type=order_type,
-            orig_type=order_type,
+        order = self.record_system_order(
+            account,
+            symbol,
+            side,
+            position_side,
+            quantity,
+            client_order_id,
+            order_type,
+            price,
             time_in_force=time_in_force,
-            quantity=quantity,
-            price=price if price is not None else ZERO,
-            time=now_ms,
-            update_time=now_ms,
             reduce_only=reduce_only,
-            stp_mode="NONE",
-            system=True,
+            now_ms=now_ms,
         )
-        self._record(order)
         self._order_event(order, "NEW", now_ms)
         if not off_book:
             self._execute(order, now_ms)
@@ -1168,6 +1112,46 @@ class FuturesEngine(ConditionalOrders):
         self._after_activity({symbol}, now_ms)
         return order
 
+    def record_system_order(
+        self,
+        account: str,
+        symbol: str,
+        side: str,
+        position_side: str,
+        quantity: Decimal,
+        client_order_id: str,
+        order_type: str,
+        price: Decimal | None,
+        *,
+        time_in_force: str = "IOC",
+        reduce_only: bool = True,
+        now_ms: int,
+    ) -> FuturesOrder:
+        """Record a new exchange-originated order (a new ``orderId``, no STP, ``system``)
+        without announcing or running it; the arguments are those of
+        :meth:`place_system_order`, whose callers (and the risk engine's liquidation, ADL
+        and settlement orders) publish and fill it."""
+        order = FuturesOrder(
+            order_id=self._new_order_id(),
+            account=account,
+            symbol=symbol,
+            client_order_id=client_order_id,
+            side=side,
+            position_side=position_side,
+            type=order_type,
+            orig_type=order_type,
+            time_in_force=time_in_force,
+            quantity=quantity,
+            price=price if price is not None else ZERO,
+            time=now_ms,
+            update_time=now_ms,
+            reduce_only=reduce_only,
+            stp_mode="NONE",
+            system=True,
+        )
+        self._record(order)
+        return order
+
     # --- lookups --------------------------------------------------------------------------
 
     def _find_order(
@@ -1181,13 +1165,15 @@ class FuturesEngine(ConditionalOrders):
                 return None
             return order
         assert client is not None
-        candidates = self._client_orders.get((account, symbol, client))
-        if not candidates:
-            return None
-        for order in reversed(candidates):  # the latest open one, else the latest
-            if order.is_open:
-                return order
-        return candidates[-1]
+        return latest_open(self._client_orders.get((account, symbol, client)))
+
+    def _referenced_order(self, call: Call) -> tuple[FuturesOrder | None, Instrument]:
+        """The order that ``orderId`` or ``origClientOrderId`` names on the call's ``symbol``
+        (None when the account has no such order), and the symbol's instrument."""
+        key = self._key(call)
+        instrument = call.instrument()
+        order_id, client = params.order_reference(call.request.get, self.name)
+        return self._find_order(key, instrument.symbol, order_id, client), instrument
 
     def _symbols_of(self, call: Call, *, required: bool) -> list[str] | None:
         """``symbol`` (or, on COIN-M, ``pair``): the symbols asked for; None for all."""
@@ -1238,10 +1224,7 @@ class FuturesEngine(ConditionalOrders):
 
     def handle_cancel(self, call: Call) -> Any:
         """``DELETE /order`` (and WS ``order.cancel``)."""
-        key = self._key(call)
-        instrument = call.instrument()
-        order_id, client = params.order_reference(call.request.get, self.name)
-        order = self._find_order(key, instrument.symbol, order_id, client)
+        order, instrument = self._referenced_order(call)
         if order is None or not order.is_open:
             raise VenueError.cancel_rejected(product=self.name)
         self._end(order, "CANCELED", call.now_ms)
@@ -1306,22 +1289,19 @@ class FuturesEngine(ConditionalOrders):
 
     def handle_batch_place(self, call: Call) -> Any:
         """``POST /batchOrders``: up to 5 orders, each answered with its body or error."""
-        items = self._batch_items(call)
-        results: list[Any] = []
-        for item in items:
-            try:
-                results.append(self.handle_new_order(_with_params(call, item)))
-            except VenueError as error:
-                results.append(error.body())
-        return results
+        return self._each_batch_item(call, self.handle_new_order)
 
     def handle_batch_modify(self, call: Call) -> Any:
         """``PUT /batchOrders``: up to 5 amendments."""
-        items = self._batch_items(call)
+        return self._each_batch_item(call, self.handle_modify)
+
+    def _each_batch_item(self, call: Call, handle: Callable[[Call], Any]) -> list[Any]:
+        """Run ``handle`` on each item of ``batchOrders`` as a call of its own; the answer
+        lists each item's body, or its error body when it was refused."""
         results: list[Any] = []
-        for item in items:
+        for item in self._batch_items(call):
             try:
-                results.append(self.handle_modify(_with_params(call, item)))
+                results.append(handle(_with_params(call, item)))
             except VenueError as error:
                 results.append(error.body())
         return results
@@ -1352,30 +1332,12 @@ class FuturesEngine(ConditionalOrders):
         key = self._key(call)
         instrument = call.instrument()
         order_id, client = params.order_reference(get, name)
-        side = params.choice(
-            get,
-            "side",
-            ("BUY", "SELL"),
-            name,
-            invalid=lambda: VenueError.invalid_side(product=name),
-        )
-        if side is None:
-            raise VenueError.mandatory_param_empty_or_malformed("side", product=name)
+        side = params.side(get, name)
         quantity = params.required_decimal(get, "quantity", name)
-        price_match = params.choice(
-            get,
-            "priceMatch",
-            PRICE_MATCHES,
-            name,
-            default="NONE",
-            invalid=lambda: errors.invalid_price_match(product=name),
-        )
-        assert price_match is not None
+        price_match = params.price_match(get, name)
         price = params.decimal(get, "price", name)
-        if price is None and price_match == "NONE":
-            raise VenueError.mandatory_param_empty_or_malformed("price", product=name)
-        if price is not None and price_match != "NONE":
-            raise VenueError.param_not_required("price", product=name)
+        params.check_price_sent(price, price_match, name, priced=True)
+        params.check_price_match(price_match, price, name, priced=True)
         order = self._find_order(key, instrument.symbol, order_id, client)
         if order is None or not order.is_open:
             raise VenueError.no_such_order(product=name)
@@ -1465,20 +1427,14 @@ class FuturesEngine(ConditionalOrders):
 
     def handle_query(self, call: Call) -> Any:
         """``GET /order`` (and WS ``order.status``)."""
-        key = self._key(call)
-        instrument = call.instrument()
-        order_id, client = params.order_reference(call.request.get, self.name)
-        order = self._find_order(key, instrument.symbol, order_id, client)
+        order, instrument = self._referenced_order(call)
         if order is None:
             raise VenueError.no_such_order(product=self.name)
         return order_query(order, instrument)
 
     def handle_open_order(self, call: Call) -> Any:
         """``GET /openOrder``: one open order (``-2013`` when it is not open)."""
-        key = self._key(call)
-        instrument = call.instrument()
-        order_id, client = params.order_reference(call.request.get, self.name)
-        order = self._find_order(key, instrument.symbol, order_id, client)
+        order, instrument = self._referenced_order(call)
         if order is None or not order.is_open:
             raise VenueError.no_such_order(product=self.name)
         return order_query(order, instrument)
@@ -1505,8 +1461,7 @@ class FuturesEngine(ConditionalOrders):
         from_id = call.integer("orderId")
         start, end = call.times()
         explicit_start = start is not None
-        if start is not None and end is not None and end - start > SEVEN_DAYS_MS:
-            raise VenueError.lookup_interval_too_big(168, product=self.name)
+        params.check_window(start, end, self.name)
         if start is not None and end is None:
             end = start + SEVEN_DAYS_MS
         elif start is None and end is not None:
@@ -1520,10 +1475,9 @@ class FuturesEngine(ConditionalOrders):
             for order in self.account_orders.get(key, ())
             if order.symbol in symbols
             and (from_id is None or order.order_id >= from_id)
-            and (start is None or order.time >= start)
-            and (end is None or order.time <= end)
+            and params.within(order.time, start, end)
         ]
-        rows = rows[:limit] if from_id is not None or explicit_start else rows[-limit:]
+        rows = params.page(rows, limit, from_start=from_id is not None or explicit_start)
         return [order_query(order, self.instrument(order.symbol)) for order in rows]
 
     def handle_user_trades(self, call: Call) -> Any:
@@ -1536,8 +1490,7 @@ class FuturesEngine(ConditionalOrders):
         start, end = call.times()
         if from_id is not None and (start is not None or end is not None):
             raise VenueError.optional_params_bad_combo(product=self.name)
-        if start is not None and end is not None and end - start > SEVEN_DAYS_MS:
-            raise VenueError.lookup_interval_too_big(168, product=self.name)
+        params.check_window(start, end, self.name)
         limit = params.query_limit(call)
         rows = [
             fill
@@ -1545,19 +1498,15 @@ class FuturesEngine(ConditionalOrders):
             if fill.symbol in symbols
             and (order_id is None or fill.order_id == order_id)
             and (from_id is None or fill.trade_id >= from_id)
-            and (start is None or fill.time >= start)
-            and (end is None or fill.time <= end)
+            and params.within(fill.time, start, end)
         ]
         rows.sort(key=lambda fill: (fill.trade_id, fill.order_id))
-        rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        rows = params.page(rows, limit, from_start=from_id is not None or start is not None)
         return [user_trade(fill, self.instrument(fill.symbol)) for fill in rows]
 
     def handle_amendments(self, call: Call) -> Any:
         """``GET /orderAmendment``: an order's amendment history."""
-        key = self._key(call)
-        instrument = call.instrument()
-        order_id, client = params.order_reference(call.request.get, self.name)
-        order = self._find_order(key, instrument.symbol, order_id, client)
+        order, _ = self._referenced_order(call)
         if order is None:
             raise VenueError.no_such_order(product=self.name)
         limit = params.query_limit(call, 50, 100)

@@ -55,22 +55,17 @@ from scenarios.venue.futures_orders import (
     OpenIndex,
     algo_query,
     algo_result,
+    latest_open,
 )
 from scenarios.venue.futures_rules import (
     CALLBACK_RATE_MAX,
     CALLBACK_RATE_MIN,
     CANCEL_ALL_DONE,
     CONDITIONAL_TYPES,
-    GTD_MAX_MS,
-    GTD_MIN_AHEAD_MS,
     GTE_UNSATISFIED,
     MAX_OPEN_ALGO_ORDERS,
-    POSITION_SIDES,
-    PRICE_MATCHES,
     REDUCE_ONLY_EXPIRED,
-    SEVEN_DAYS_MS,
     STOP_TRIGGERED,
-    STP_MODES,
     TIME_IN_FORCE,
     TRIGGER_ROUNDS,
     WORKING_TYPES,
@@ -392,58 +387,29 @@ class ConditionalOrders:
                 raise VenueError.invalid_parameter("algoType", product=name)
         trigger_name = "stopPrice" if legacy else "triggerPrice"
         instrument = call.instrument()
-        side = params.choice(
-            get,
-            "side",
-            ("BUY", "SELL"),
-            name,
-            invalid=lambda: VenueError.invalid_side(product=name),
-        )
-        if side is None:
-            raise VenueError.mandatory_param_empty_or_malformed("side", product=name)
-        raw_type = get("type")
-        if raw_type is None:
-            raise VenueError.mandatory_param_empty_or_malformed("type", product=name)
-        order_type = raw_type.upper()
+        side = params.side(get, name)
+        order_type = params.order_type(get, name)
         if order_type not in CONDITIONAL_TYPES:
             raise VenueError.invalid_order_type(product=name)
-        position_side = params.choice(
-            get,
-            "positionSide",
-            POSITION_SIDES,
-            name,
-            default="BOTH",
-            invalid=lambda: errors.invalid_position_side(product=name),
-        )
-        assert position_side is not None
+        position_side = params.position_side(get, name)
         self._check_position_side(key, position_side)
-        time_in_force = params.choice(
+        time_in_force = params.defaulted_choice(
             get,
             "timeInForce",
             TIME_IN_FORCE[self.product],
             name,
             default="GTC",
-            invalid=lambda: VenueError.invalid_tif(product=name),
+            invalid=VenueError.invalid_tif,
         )
-        assert time_in_force is not None
-        working_type = params.choice(
+        working_type = params.defaulted_choice(
             get,
             "workingType",
             WORKING_TYPES,
             name,
             default="CONTRACT_PRICE",
-            invalid=lambda: errors.invalid_working_type(product=name),
+            invalid=errors.invalid_working_type,
         )
-        assert working_type is not None
-        price_match = params.choice(
-            get,
-            "priceMatch",
-            PRICE_MATCHES,
-            name,
-            default="NONE",
-            invalid=lambda: errors.invalid_price_match(product=name),
-        )
-        assert price_match is not None
+        price_match = params.price_match(get, name)
         close_position = bool(params.boolean(get, "closePosition", name))
         reduce_only_raw = params.boolean(get, "reduceOnly", name)
         price_protect = bool(params.boolean(get, "priceProtect", name))
@@ -455,25 +421,9 @@ class ConditionalOrders:
         )
         activate = params.first(params.decimal(get, item, name) for item in activation_names)
         callback = params.decimal(get, "callbackRate", name)
-        stp_mode = params.choice(
-            get,
-            "selfTradePreventionMode",
-            STP_MODES,
-            name,
-            default="EXPIRE_MAKER" if legacy else "NONE",
-            invalid=lambda: errors.invalid_stp_mode(product=name),
-        )
-        assert stp_mode is not None
+        stp_mode = params.stp_mode(get, name, default="EXPIRE_MAKER" if legacy else "NONE")
         client = params.client_id(get, "newClientOrderId" if legacy else "clientAlgoId", name)
-        response_type = params.choice(
-            get,
-            "newOrderRespType",
-            ("ACK", "RESULT"),
-            name,
-            default="ACK",
-            invalid=lambda: VenueError.invalid_new_order_resp_type(product=name),
-        )
-        assert response_type is not None
+        response_type = params.response_type(get, name)
         if reduce_only_raw is not None and self.dual(key):
             raise VenueError.param_not_required("reduceOnly", product=name)
         if close_position:
@@ -490,16 +440,9 @@ class ConditionalOrders:
             raise VenueError.mandatory_param_empty_or_malformed("quantity", product=name)
         else:
             params.check_quantity(quantity, instrument, name, market=order_type.endswith("MARKET"))
-        if price_match != "NONE":
-            if order_type not in ("STOP", "TAKE_PROFIT"):
-                raise errors.price_match_type(product=name)
-            if price is not None:
-                raise VenueError.param_not_required("price", product=name)
-        if order_type in ("STOP", "TAKE_PROFIT"):
-            if price is None and price_match == "NONE":
-                raise VenueError.mandatory_param_empty_or_malformed("price", product=name)
-        elif price is not None:
-            raise VenueError.param_not_required("price", product=name)
+        priced = order_type in ("STOP", "TAKE_PROFIT")
+        params.check_price_match(price_match, price, name, priced=priced)
+        params.check_price_sent(price, price_match, name, priced=priced)
         if price is not None:
             params.check_price(price, instrument, name)
         market = self.market(instrument.symbol)
@@ -528,14 +471,7 @@ class ConditionalOrders:
             params.check_price(trigger, instrument, name, name=trigger_name)
             if self._would_trigger(order_type, side, trigger, current):
                 raise errors.would_immediately_trigger(product=name)
-        good_till_date = 0
-        if time_in_force == "GTD":
-            raw_gtd = params.integer(get, "goodTillDate", name)
-            if raw_gtd is None:
-                raise VenueError.mandatory_param_empty_or_malformed("goodTillDate", product=name)
-            if raw_gtd <= call.now_ms + GTD_MIN_AHEAD_MS or raw_gtd >= GTD_MAX_MS:
-                raise errors.good_till_date(product=name)
-            good_till_date = raw_gtd // 1000 * 1000
+        good_till_date = params.good_till_date(get, time_in_force, call.now_ms, name)
         return Condition(
             symbol=instrument.symbol,
             side=side,
@@ -661,18 +597,22 @@ class ConditionalOrders:
         self._after_activity({order.symbol}, now_ms)
         return order
 
+    def _referenced_algo(self, call: Call) -> AlgoOrder | None:
+        """The account's conditional order that ``algoId`` or ``clientAlgoId`` names (one
+        must be sent: -1102), None when there is none."""
+        key = self._key(call)
+        algo_id = call.integer("algoId")
+        client = call.request.get("clientAlgoId")
+        if algo_id is None and client is None:
+            raise VenueError.either_param_required("algoId", "clientAlgoId", product=self.name)
+        return self._find_algo(key, algo_id, client)
+
     def _find_algo(self, account: str, algo_id: int | None, client: str | None) -> AlgoOrder | None:
         if algo_id is not None:
             algo = self.algos.get(algo_id)
             return algo if algo is not None and algo.account == account else None
         assert client is not None
-        candidates = self._client_algos.get((account, client))
-        if not candidates:
-            return None
-        for algo in reversed(candidates):  # the latest open one, else the latest
-            if algo.is_open:
-                return algo
-        return candidates[-1]
+        return latest_open(self._client_algos.get((account, client)))
 
     # --- REST: algo orders ----------------------------------------------------------------
 
@@ -693,12 +633,7 @@ class ConditionalOrders:
 
     def handle_cancel_algo(self, call: Call) -> Any:
         """``DELETE /algoOrder`` (and WS ``algoOrder.cancel``)."""
-        key = self._key(call)
-        algo_id = call.integer("algoId")
-        client = call.request.get("clientAlgoId")
-        if algo_id is None and client is None:
-            raise VenueError.either_param_required("algoId", "clientAlgoId", product=self.name)
-        algo = self._find_algo(key, algo_id, client)
+        algo = self._referenced_algo(call)
         if algo is None or algo.status != "NEW":
             raise VenueError.cancel_rejected(product=self.name)
         self._cancel_algo(algo, call.now_ms)
@@ -720,12 +655,7 @@ class ConditionalOrders:
 
     def handle_query_algo(self, call: Call) -> Any:
         """``GET /algoOrder``."""
-        key = self._key(call)
-        algo_id = call.integer("algoId")
-        client = call.request.get("clientAlgoId")
-        if algo_id is None and client is None:
-            raise VenueError.either_param_required("algoId", "clientAlgoId", product=self.name)
-        algo = self._find_algo(key, algo_id, client)
+        algo = self._referenced_algo(call)
         if algo is None:
             raise VenueError.no_such_order(product=self.name)
         return algo_query(algo, self.instrument(algo.symbol))
@@ -752,16 +682,14 @@ class ConditionalOrders:
         assert symbols is not None
         from_id = call.integer("algoId")
         start, end = call.times()
-        if start is not None and end is not None and end - start > SEVEN_DAYS_MS:
-            raise VenueError.lookup_interval_too_big(168, product=self.name)
+        params.check_window(start, end, self.name)
         limit = params.query_limit(call, 100, 100)
         rows = [
             algo
             for algo in self.account_algos.get(key, ())
             if algo.symbol in symbols
             and (from_id is None or algo.algo_id >= from_id)
-            and (start is None or algo.create_time >= start)
-            and (end is None or algo.create_time <= end)
+            and params.within(algo.create_time, start, end)
         ]
-        rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        rows = params.page(rows, limit, from_start=from_id is not None or start is not None)
         return [algo_query(algo, self.instrument(algo.symbol)) for algo in rows]

@@ -22,7 +22,7 @@ COIN-M differences: quantities are contracts, the second amount is ``cumBase``/`
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 from typing import Any, Final, Generic, TypeVar
 
@@ -231,6 +231,20 @@ class Fill:
     maker: bool
 
 
+_Record = TypeVar("_Record", FuturesOrder, AlgoOrder)
+
+
+def latest_open(candidates: Sequence[_Record] | None) -> _Record | None:
+    """Of the records sharing a client id (oldest first): the latest open one, else the
+    latest; None when there are none."""
+    if not candidates:
+        return None
+    for record in reversed(candidates):
+        if record.is_open:
+            return record
+    return candidates[-1]
+
+
 class OpenIndex(Generic[_T]):
     """Open records (orders or conditional orders) by account and symbol, in creation order,
     so that the work for one account and symbol does not grow with everyone else's."""
@@ -335,6 +349,27 @@ def average_text(order: FuturesOrder, instrument: Instrument) -> str:
 # --- REST order bodies -----------------------------------------------------------------------
 
 
+def _with_order_tail(
+    body: dict[str, Any], order: FuturesOrder, instrument: Instrument
+) -> dict[str, Any]:
+    """Add the fields both REST order bodies end with to ``body`` and return it: the
+    trailing-stop fields (``activatePrice``, ``priceRate``) when the order is one, then
+    ``updateTime`` to ``selfTradePreventionMode`` and, on USD-M, ``goodTillDate``."""
+    if order.orig_type == TRAILING:
+        body["activatePrice"] = _zero_or_price(order.activate_price, instrument)
+        body["priceRate"] = trim(order.price_rate or ZERO, 1, 2)
+    body.update(
+        updateTime=order.update_time,
+        workingType=order.working_type,
+        priceProtect=order.price_protect,
+        priceMatch=order.price_match,
+        selfTradePreventionMode=order.stp_mode,
+    )
+    if instrument.product is not Product.COINM:
+        body["goodTillDate"] = order.good_till_date
+    return body
+
+
 def order_result(order: FuturesOrder, instrument: Instrument) -> dict[str, Any]:
     """``POST``/``PUT``/``DELETE /order`` (and batch items): the post-2026 shape."""
     coinm = instrument.product is Product.COINM
@@ -360,19 +395,7 @@ def order_result(order: FuturesOrder, instrument: Instrument) -> dict[str, Any]:
         type=order.type,
         origType=order.orig_type,
     )
-    if order.orig_type == TRAILING:
-        body["activatePrice"] = _zero_or_price(order.activate_price, instrument)
-        body["priceRate"] = trim(order.price_rate or ZERO, 1, 2)
-    body.update(
-        updateTime=order.update_time,
-        workingType=order.working_type,
-        priceProtect=order.price_protect,
-        priceMatch=order.price_match,
-        selfTradePreventionMode=order.stp_mode,
-    )
-    if not coinm:
-        body["goodTillDate"] = order.good_till_date
-    return body
+    return _with_order_tail(body, order, instrument)
 
 
 def order_query(order: FuturesOrder, instrument: Instrument) -> dict[str, Any]:
@@ -403,19 +426,7 @@ def order_query(order: FuturesOrder, instrument: Instrument) -> dict[str, Any]:
     if coinm:
         body["pair"] = instrument.pair
     body.update(time=order.time, timeInForce=order.time_in_force, type=order.type)
-    if order.orig_type == TRAILING:
-        body["activatePrice"] = _zero_or_price(order.activate_price, instrument)
-        body["priceRate"] = trim(order.price_rate or ZERO, 1, 2)
-    body.update(
-        updateTime=order.update_time,
-        workingType=order.working_type,
-        priceProtect=order.price_protect,
-        priceMatch=order.price_match,
-        selfTradePreventionMode=order.stp_mode,
-    )
-    if not coinm:
-        body["goodTillDate"] = order.good_till_date
-    return body
+    return _with_order_tail(body, order, instrument)
 
 
 def user_trade(fill: Fill, instrument: Instrument) -> dict[str, Any]:

@@ -16,7 +16,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeVar
 
 from scenarios.venue import futures_errors as errors
-from scenarios.venue.errors import VenueError
+from scenarios.venue.errors import ErrorKind, VenueError
+from scenarios.venue.futures_rules import (
+    GTD_MAX_MS,
+    GTD_MIN_AHEAD_MS,
+    POSITION_SIDES,
+    PRICE_MATCHES,
+    SEVEN_DAYS_MS,
+    STP_MODES,
+)
 from scenarios.venue.instruments import Instrument
 
 Lookup = Callable[[str], str | None]
@@ -116,6 +124,150 @@ def choice(
     return value
 
 
+def side(get: Lookup, product: str) -> str:
+    """``side``: ``BUY`` or ``SELL``.
+
+    Raises:
+        VenueError: -1117 for another value, -1102 when absent.
+    """
+    value = choice(
+        get,
+        "side",
+        ("BUY", "SELL"),
+        product,
+        invalid=lambda: VenueError.invalid_side(product=product),
+    )
+    if value is None:
+        raise VenueError.mandatory_param_empty_or_malformed("side", product=product)
+    return value
+
+
+def order_type(get: Lookup, product: str) -> str:
+    """``type``, upper-cased (-1102 when absent); which types are taken is the caller's
+    check."""
+    raw = get("type")
+    if raw is None:
+        raise VenueError.mandatory_param_empty_or_malformed("type", product=product)
+    return raw.upper()
+
+
+def defaulted_choice(
+    get: Lookup,
+    name: str,
+    allowed: Iterable[str],
+    product: str,
+    *,
+    default: str,
+    invalid: ErrorKind,
+) -> str:
+    """An enumerated parameter with a default (:func:`choice`); ``invalid`` is the error
+    of a value not in ``allowed``."""
+    value = choice(
+        get, name, allowed, product, default=default, invalid=lambda: invalid(product=product)
+    )
+    assert value is not None
+    return value
+
+
+def position_side(get: Lookup, product: str) -> str:
+    """``positionSide``: ``BOTH`` (the default), ``LONG`` or ``SHORT``; -4060 otherwise."""
+    return defaulted_choice(
+        get,
+        "positionSide",
+        POSITION_SIDES,
+        product,
+        default="BOTH",
+        invalid=errors.invalid_position_side,
+    )
+
+
+def price_match(get: Lookup, product: str) -> str:
+    """``priceMatch``: ``NONE`` (the default) or one of ``OPPONENT``/``QUEUE`` levels;
+    -5037 otherwise."""
+    return defaulted_choice(
+        get,
+        "priceMatch",
+        PRICE_MATCHES,
+        product,
+        default="NONE",
+        invalid=errors.invalid_price_match,
+    )
+
+
+def stp_mode(get: Lookup, product: str, *, default: str) -> str:
+    """``selfTradePreventionMode`` (``default`` when absent); -5039 otherwise."""
+    return defaulted_choice(
+        get,
+        "selfTradePreventionMode",
+        STP_MODES,
+        product,
+        default=default,
+        invalid=errors.invalid_stp_mode,
+    )
+
+
+def response_type(get: Lookup, product: str) -> str:
+    """``newOrderRespType``: ``ACK`` (the default) or ``RESULT``; -1136 otherwise."""
+    return defaulted_choice(
+        get,
+        "newOrderRespType",
+        ("ACK", "RESULT"),
+        product,
+        default="ACK",
+        invalid=VenueError.invalid_new_order_resp_type,
+    )
+
+
+def check_price_match(
+    price_match: str, price: Decimal | None, product: str, *, priced: bool
+) -> None:
+    """With a ``priceMatch``, the order type must take a price (``priced``: LIMIT, or STOP
+    and TAKE_PROFIT for conditional orders) and ``price`` must not be sent.
+
+    Raises:
+        VenueError: -5038 for another type, -1106 when ``price`` is sent too.
+    """
+    if price_match == "NONE":
+        return
+    if not priced:
+        raise errors.price_match_type(product=product)
+    if price is not None:
+        raise VenueError.param_not_required("price", product=product)
+
+
+def check_price_sent(
+    price: Decimal | None, price_match: str, product: str, *, priced: bool
+) -> None:
+    """A type that takes a price needs ``price`` unless ``priceMatch`` picks it; other types
+    must not send one.
+
+    Raises:
+        VenueError: -1102 when a needed price is missing, -1106 for an unwanted one.
+    """
+    if priced:
+        if price is None and price_match == "NONE":
+            raise VenueError.mandatory_param_empty_or_malformed("price", product=product)
+    elif price is not None:
+        raise VenueError.param_not_required("price", product=product)
+
+
+def good_till_date(get: Lookup, time_in_force: str, now_ms: int, product: str) -> int:
+    """``goodTillDate`` of a GTD order, in whole seconds (0 for other time in force).
+
+    Raises:
+        VenueError: -1102 when a GTD order has none, -5040 when it is not more than 600 s
+            ahead or not below :data:`~scenarios.venue.futures_rules.GTD_MAX_MS`.
+    """
+    if time_in_force != "GTD":
+        return 0
+    raw = integer(get, "goodTillDate", product)
+    if raw is None:
+        raise VenueError.mandatory_param_empty_or_malformed("goodTillDate", product=product)
+    if raw <= now_ms + GTD_MIN_AHEAD_MS or raw >= GTD_MAX_MS:
+        raise errors.good_till_date(product=product)
+    return raw // 1000 * 1000
+
+
 def _decimals(value: Decimal) -> int:
     exponent = value.normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
@@ -197,5 +349,40 @@ def query_limit(call: Any, default: int = 500, maximum: int = 1000) -> int:
     return max(1, min(value, maximum))
 
 
+def check_window(start: int | None, end: int | None, product: str) -> None:
+    """A history query's ``[startTime, endTime]`` spans at most 7 days (else -1127)."""
+    if start is not None and end is not None and end - start > SEVEN_DAYS_MS:
+        raise VenueError.lookup_interval_too_big(168, product=product)
+
+
+def within(time_ms: int, start: int | None, end: int | None) -> bool:
+    """Whether ``time_ms`` lies in ``[start, end]`` (an absent bound does not limit)."""
+    return (start is None or time_ms >= start) and (end is None or time_ms <= end)
+
+
+def page(rows: list[_T], limit: int, *, from_start: bool) -> list[_T]:
+    """A history query's answer: the first ``limit`` rows when it names where to start (an
+    id or ``startTime``), else the most recent ``limit``."""
+    return rows[:limit] if from_start else rows[-limit:]
+
+
 def first(values: Iterable[_T | None]) -> _T | None:
     return next((value for value in values if value is not None), None)
+
+
+def control_decimal(data: dict[str, Any], name: str, example: str) -> Decimal:
+    """A decimal field of a control action's JSON (a string or an integer, e.g. ``example``);
+    it may be negative or not finite, which the caller checks.
+
+    Raises:
+        ValueError: when it is missing, of another type or not a number.
+    """
+    raw = data.get(name)
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise ValueError(f'{name} must be a decimal string such as "{example}", got {raw!r}')
+    try:
+        return Decimal(str(raw))
+    except InvalidOperation:
+        raise ValueError(
+            f'{name} must be a decimal string such as "{example}", got {raw!r}'
+        ) from None

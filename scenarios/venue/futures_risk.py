@@ -80,11 +80,12 @@ contract keeps trading afterwards.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from scenarios.venue import futures_params as params
 from scenarios.venue import payloads
 from scenarios.venue.feeds import precision_of
 from scenarios.venue.futures_accounts import ZERO, FuturesAccount, Position, amount, q8
@@ -93,7 +94,6 @@ from scenarios.venue.futures_orders import (
     FuturesOrder,
     average_price,
     order_query,
-    order_trade_update,
     user_trade,
 )
 from scenarios.venue.instruments import Instrument, Product
@@ -603,16 +603,16 @@ class FuturesRisk:
         quantity = abs(position.amount)
         side = "SELL" if position.amount > 0 else "BUY"
         price = self.bankruptcy_price(account, position)
-        order = self._new_order(
+        order = engine.record_system_order(
             account.key,
             symbol,
             side,
             position.position_side,
             quantity,
-            price,
             self._client_id("autoclose-", now_ms),
             "LIQUIDATION",
-            now_ms,
+            price,
+            now_ms=now_ms,
         )
         self.publish_order(order, "CALCULATED", now_ms, status="NEW_INSURANCE")
         touched = _Touched()
@@ -713,16 +713,16 @@ class FuturesRisk:
         (``NEW_ADL`` then its ``CALCULATED`` execution); the caller flushes ``touched``."""
         instrument = self.engine.instrument(position.symbol)
         side = "SELL" if position.amount > 0 else "BUY"
-        order = self._new_order(
+        order = self.engine.record_system_order(
             account.key,
             position.symbol,
             side,
             position.position_side,
             quantity,
-            price,
             "adl_autoclose",
             "LIMIT",
-            now_ms,
+            price,
+            now_ms=now_ms,
         )
         self.publish_order(order, "CALCULATED", now_ms, status="NEW_ADL")
         fill = self._fill(order, price, quantity, self._off_book_trade_id(), now_ms, touched)
@@ -763,16 +763,16 @@ class FuturesRisk:
             for position in list(account.positions.values()):
                 if position.symbol != symbol or position.amount == 0:
                     continue
-                order = self._new_order(
+                order = engine.record_system_order(
                     account.key,
                     symbol,
                     "SELL" if position.amount > 0 else "BUY",
                     position.position_side,
                     abs(position.amount),
-                    price,
                     self._client_id(prefix, now_ms),
                     "LIMIT",
-                    now_ms,
+                    price,
+                    now_ms=now_ms,
                 )
                 self.publish_order(order, "NEW", now_ms)
                 fills.append(
@@ -801,40 +801,6 @@ class FuturesRisk:
         }
 
     # --- exchange orders and their events ---------------------------------------------------
-
-    def _new_order(
-        self,
-        account: str,
-        symbol: str,
-        side: str,
-        position_side: str,
-        quantity: Decimal,
-        price: Decimal,
-        client_order_id: str,
-        order_type: str,
-        now_ms: int,
-    ) -> FuturesOrder:
-        engine = self.engine
-        order = FuturesOrder(
-            order_id=engine._new_order_id(),
-            account=account,
-            symbol=symbol,
-            client_order_id=client_order_id,
-            side=side,
-            position_side=position_side,
-            type=order_type,
-            orig_type=order_type,
-            time_in_force="IOC",
-            quantity=quantity,
-            price=price,
-            time=now_ms,
-            update_time=now_ms,
-            reduce_only=True,
-            stp_mode="NONE",
-            system=True,
-        )
-        engine._record(order)
-        return order
 
     def _fill(
         self,
@@ -888,18 +854,7 @@ class FuturesRisk:
         engine = self.engine
         if not engine._listening(order.account):
             return
-        account = self.accounts.account(order.account)
-        bids, asks = engine._notional_sides(order.account, order.symbol)
-        event = order_trade_update(
-            order,
-            engine.instrument(order.symbol),
-            execution,
-            now_ms,
-            fill=fill,
-            bids_notional=bids,
-            asks_notional=asks,
-            account_alias=account.alias,
-        )
+        event = engine._order_update_event(order, execution, now_ms, fill)
         body = event["o"]
         if status is not None:
             body["X"] = status
@@ -1100,13 +1055,7 @@ def _next_funding(now_ms: int) -> int:
 
 
 def _decimal(data: dict[str, Any], name: str, *, signed: bool = False) -> Decimal:
-    raw = data.get(name)
-    if isinstance(raw, bool) or not isinstance(raw, str | int):
-        raise ValueError(f'{name} must be a decimal string such as "1", got {raw!r}')
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        raise ValueError(f'{name} must be a decimal string such as "1", got {raw!r}') from None
+    value = params.control_decimal(data, name, "1")
     if not value.is_finite() or (not signed and value <= 0):
         raise ValueError(f"{name} must be a {'finite' if signed else 'positive'} decimal")
     return value

@@ -31,7 +31,7 @@ to the venue's first key):
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 from scenarios.venue import futures_errors as errors
@@ -146,8 +146,11 @@ class AccountViews:
             "maxWithdrawAmount": total(lambda item: item.max_withdraw_amount),
         }
 
-    def _asset_json(self, summary: AssetSummary, *, margin_available: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {
+    @staticmethod
+    def _asset_margins(summary: AssetSummary) -> dict[str, Any]:
+        """The fields every account view's ``assets`` row starts with (the wallet, its PnL
+        and margins); each view adds the rest in its own order."""
+        return {
             "asset": summary.asset,
             "walletBalance": amount(summary.wallet_balance),
             "unrealizedProfit": amount(summary.unrealized_profit),
@@ -156,6 +159,11 @@ class AccountViews:
             "initialMargin": amount(summary.initial_margin),
             "positionInitialMargin": amount(summary.position_initial_margin),
             "openOrderInitialMargin": amount(summary.open_order_initial_margin),
+        }
+
+    def _asset_json(self, summary: AssetSummary, *, margin_available: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            **self._asset_margins(summary),
             "crossWalletBalance": amount(summary.cross_wallet_balance),
             "crossUnPnl": amount(summary.cross_unrealized_profit),
             "availableBalance": amount(summary.available_balance),
@@ -165,6 +173,33 @@ class AccountViews:
             body["marginAvailable"] = True
         body["updateTime"] = summary.update_time
         return body
+
+    @staticmethod
+    def _position_margins(figures: dict[str, Any]) -> dict[str, Any]:
+        """A position's margin fields, in the order ``GET /account`` (USD-M v2 and COIN-M)
+        lists them (``figures``: :meth:`_figures`)."""
+        return {
+            "initialMargin": amount(figures["position_margin"] + figures["order_margin"]),
+            "maintMargin": amount(figures["maint"]),
+            "unrealizedProfit": amount(figures["unrealized"]),
+            "positionInitialMargin": amount(figures["position_margin"]),
+            "openOrderInitialMargin": amount(figures["order_margin"]),
+            "leverage": str(figures["leverage"]),
+            "isolated": figures["isolated"],
+        }
+
+    @staticmethod
+    def _risk_prices(figures: dict[str, Any]) -> dict[str, Any]:
+        """The fields every ``positionRisk`` row (USD-M v2 and v3, COIN-M) has in a run, from
+        ``positionAmt`` to ``liquidationPrice`` (``figures``: :meth:`_figures`)."""
+        return {
+            "positionAmt": figures["amount"],
+            "entryPrice": figures["entry"],
+            "breakEvenPrice": figures["break_even"],
+            "markPrice": format_decimal(figures["mark"], 8),
+            "unRealizedProfit": amount(figures["unrealized"]),
+            "liquidationPrice": figures["liquidation"],
+        }
 
     def _figures(self, account: FuturesAccount, position: Position) -> dict[str, Any]:
         """The numbers every position view uses."""
@@ -224,13 +259,7 @@ class AccountViews:
             positions.append(
                 {
                     "symbol": position.symbol,
-                    "initialMargin": amount(figures["position_margin"] + figures["order_margin"]),
-                    "maintMargin": amount(figures["maint"]),
-                    "unrealizedProfit": amount(figures["unrealized"]),
-                    "positionInitialMargin": amount(figures["position_margin"]),
-                    "openOrderInitialMargin": amount(figures["order_margin"]),
-                    "leverage": str(figures["leverage"]),
-                    "isolated": figures["isolated"],
+                    **self._position_margins(figures),
                     "entryPrice": figures["entry"],
                     "breakEvenPrice": figures["break_even"],
                     "maxNotional": _plain(figures["max_notional"]),
@@ -292,32 +321,7 @@ class AccountViews:
         ]
 
     def position_risk_v2(self, call: Call) -> Any:
-        account = self.engine._account(call)
-        symbols = self.engine._symbols_of(call, required=False)
-        rows = []
-        for _symbol, position in self._rows(account, symbols):
-            figures = self._figures(account, position)
-            rows.append(
-                {
-                    "symbol": position.symbol,
-                    "positionAmt": figures["amount"],
-                    "entryPrice": figures["entry"],
-                    "breakEvenPrice": figures["break_even"],
-                    "markPrice": format_decimal(figures["mark"], 8),
-                    "unRealizedProfit": amount(figures["unrealized"]),
-                    "liquidationPrice": figures["liquidation"],
-                    "leverage": str(figures["leverage"]),
-                    "maxNotionalValue": _plain(figures["max_notional"]),
-                    "marginType": "isolated" if figures["isolated"] else "cross",
-                    "isolatedMargin": amount(figures["isolated_margin"]),
-                    "isAutoAddMargin": "false",
-                    "positionSide": position.position_side,
-                    "notional": amount(figures["notional"]),
-                    "isolatedWallet": amount(position.isolated_wallet),
-                    "updateTime": position.update_time,
-                }
-            )
-        return rows
+        return self._position_risk(call, coinm=False)
 
     def position_risk_v3(self, call: Call) -> Any:
         engine = self.engine
@@ -336,12 +340,7 @@ class AccountViews:
                 {
                     "symbol": symbol,
                     "positionSide": position.position_side,
-                    "positionAmt": figures["amount"],
-                    "entryPrice": figures["entry"],
-                    "breakEvenPrice": figures["break_even"],
-                    "markPrice": format_decimal(figures["mark"], 8),
-                    "unRealizedProfit": amount(figures["unrealized"]),
-                    "liquidationPrice": figures["liquidation"],
+                    **self._risk_prices(figures),
                     "isolatedMargin": amount(figures["isolated_margin"]),
                     "notional": amount(figures["notional"]),
                     "marginAsset": self.accounts.margin_asset(symbol),
@@ -411,25 +410,17 @@ class AccountViews:
 
     def account_cm(self, call: Call) -> Any:
         account = self.engine._account(call)
-        assets = []
-        for summary in self._assets(account):
-            assets.append(
-                {
-                    "asset": summary.asset,
-                    "walletBalance": amount(summary.wallet_balance),
-                    "unrealizedProfit": amount(summary.unrealized_profit),
-                    "marginBalance": amount(summary.margin_balance),
-                    "maintMargin": amount(summary.maint_margin),
-                    "initialMargin": amount(summary.initial_margin),
-                    "positionInitialMargin": amount(summary.position_initial_margin),
-                    "openOrderInitialMargin": amount(summary.open_order_initial_margin),
-                    "maxWithdrawAmount": amount(summary.max_withdraw_amount),
-                    "crossWalletBalance": amount(summary.cross_wallet_balance),
-                    "crossUnPnl": amount(summary.cross_unrealized_profit),
-                    "availableBalance": amount(summary.available_balance),
-                    "updateTime": summary.update_time,
-                }
-            )
+        assets = [
+            {
+                **self._asset_margins(summary),
+                "maxWithdrawAmount": amount(summary.max_withdraw_amount),
+                "crossWalletBalance": amount(summary.cross_wallet_balance),
+                "crossUnPnl": amount(summary.cross_unrealized_profit),
+                "availableBalance": amount(summary.available_balance),
+                "updateTime": summary.update_time,
+            }
+            for summary in self._assets(account)
+        ]
         positions = []
         for _symbol, position in self._rows(account):
             figures = self._figures(account, position)
@@ -437,13 +428,7 @@ class AccountViews:
                 {
                     "symbol": position.symbol,
                     "positionAmt": figures["amount"],
-                    "initialMargin": amount(figures["position_margin"] + figures["order_margin"]),
-                    "maintMargin": amount(figures["maint"]),
-                    "unrealizedProfit": amount(figures["unrealized"]),
-                    "positionInitialMargin": amount(figures["position_margin"]),
-                    "openOrderInitialMargin": amount(figures["order_margin"]),
-                    "leverage": str(figures["leverage"]),
-                    "isolated": figures["isolated"],
+                    **self._position_margins(figures),
                     "positionSide": position.position_side,
                     "entryPrice": figures["entry"],
                     "breakEvenPrice": figures["break_even"],
@@ -479,10 +464,17 @@ class AccountViews:
         ]
 
     def position_risk_cm(self, call: Call) -> Any:
+        return self._position_risk(call, coinm=True)
+
+    def _position_risk(self, call: Call, *, coinm: bool) -> list[dict[str, Any]]:
+        """``GET /fapi/v2/positionRisk`` or (``coinm``) ``/dapi/v1/positionRisk``: one row per
+        position of the asked symbols, flat ones too. The two differ only in two names
+        (``maxNotionalValue``/``maxQty``, ``notional``/``notionalValue``) and COIN-M's
+        ``marginAsset`` filter."""
         engine = self.engine
         account = engine._account(call)
         symbols = engine._symbols_of(call, required=False)
-        margin_asset = call.request.get("marginAsset")
+        margin_asset = call.request.get("marginAsset") if coinm else None
         rows = []
         for symbol, position in self._rows(account, symbols):
             if margin_asset is not None and self.accounts.margin_asset(symbol) != margin_asset:
@@ -491,19 +483,14 @@ class AccountViews:
             rows.append(
                 {
                     "symbol": symbol,
-                    "positionAmt": figures["amount"],
-                    "entryPrice": figures["entry"],
-                    "breakEvenPrice": figures["break_even"],
-                    "markPrice": format_decimal(figures["mark"], 8),
-                    "unRealizedProfit": amount(figures["unrealized"]),
-                    "liquidationPrice": figures["liquidation"],
+                    **self._risk_prices(figures),
                     "leverage": str(figures["leverage"]),
-                    "maxQty": _plain(figures["max_notional"]),
+                    "maxQty" if coinm else "maxNotionalValue": _plain(figures["max_notional"]),
                     "marginType": "isolated" if figures["isolated"] else "cross",
                     "isolatedMargin": amount(figures["isolated_margin"]),
                     "isAutoAddMargin": "false",
                     "positionSide": position.position_side,
-                    "notionalValue": amount(figures["notional"]),
+                    "notionalValue" if coinm else "notional": amount(figures["notional"]),
                     "isolatedWallet": amount(position.isolated_wallet),
                     "updateTime": position.update_time,
                 }
@@ -664,15 +651,7 @@ class AccountViews:
         instrument = call.instrument()
         symbol = instrument.symbol
         get = call.request.get
-        position_side = params.choice(
-            get,
-            "positionSide",
-            ("BOTH", "LONG", "SHORT"),
-            self.name,
-            default="BOTH",
-            invalid=lambda: errors.invalid_position_side(product=self.name),
-        )
-        assert position_side is not None
+        position_side = params.position_side(get, self.name)
         engine._check_position_side(account.key, position_side)
         value = params.required_decimal(get, "amount", self.name)
         kind = params.integer(get, "type", self.name)
@@ -719,16 +698,15 @@ class AccountViews:
         symbol = call.optional_instrument()
         income_type = call.request.get("incomeType")
         start, end = call.times()
-        limit = max(1, min(call.integer("limit", 100) or 100, 1000))
+        limit = params.query_limit(call, 100, 1000)
         rows = [
             row
             for row in engine.income.get(key, ())
             if (symbol is None or row["symbol"] == symbol.symbol)
             and (income_type is None or row["incomeType"] == income_type)
-            and (start is None or row["time"] >= start)
-            and (end is None or row["time"] <= end)
+            and params.within(row["time"], start, end)
         ]
-        return rows[:limit] if start is not None else rows[-limit:]
+        return params.page(rows, limit, from_start=start is not None)
 
 
 def account_routes(engine: FuturesEngine) -> dict[tuple[str, str], Route]:
@@ -802,12 +780,7 @@ def account_ws_methods(engine: FuturesEngine) -> dict[str, WsMethod]:
 
 def _decimal_field(data: dict[str, Any], name: str) -> Decimal:
     raw = data.get(name)
-    if isinstance(raw, bool) or not isinstance(raw, str | int):
-        raise ValueError(f'{name} must be a decimal string such as "100", got {raw!r}')
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        raise ValueError(f'{name} must be a decimal string such as "100", got {raw!r}') from None
+    value = params.control_decimal(data, name, "100")
     if not value.is_finite():
         raise ValueError(f"{name} must be finite, got {raw!r}")
     return value

@@ -18,8 +18,11 @@ from tests.venue.test_futures_helpers import (
     USDM,
     Client,
     best,
-    make_venue,
+    cm_fixture,  # noqa: F401  (fixture)
+    limit,
     market,
+    um_fixture,  # noqa: F401  (fixture)
+    venue_fixture,  # noqa: F401  (fixture)
     walk_to,
 )
 
@@ -27,21 +30,6 @@ FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "binanc
 RUST = FIXTURES / "rust_test_data" / "futures"
 PYTHON = FIXTURES / "python_tests"
 PERP = "BTCUSD_PERP"
-
-
-@pytest.fixture
-async def venue():
-    return make_venue()
-
-
-@pytest.fixture
-async def um(venue):
-    return Client(venue, USDM)
-
-
-@pytest.fixture
-async def cm(venue):
-    return Client(venue, COINM)
 
 
 # --- contract math ---------------------------------------------------------------------
@@ -163,14 +151,7 @@ async def test_isolated_position_margin(um, venue):
 
 async def test_margin_type_refused_with_open_orders(um, venue):
     bid, _ = best(venue, USDM, "BTCUSDT")
-    um.order(
-        symbol="BTCUSDT",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        price=str(bid - 100),
-    )
+    um.order(**limit(side="BUY", quantity="0.01", price=str(bid - 100)))
     error = um.error("POST", "marginType", symbol="BTCUSDT", marginType="ISOLATED")
     assert (error.code, error.msg) == (
         -4047,
@@ -254,15 +235,8 @@ async def test_fee_tier_fund_and_truth_actions(um, venue):
         actions["fund"]({"account": "nobody", "asset": "USDT", "delta": "1"})
     um.order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002")
     above = str((market(venue, USDM, "BTCUSDT").last_price + 900).quantize(Decimal("0.1")))
-    um.call(
-        "POST",
-        "algoOrder",
-        algoType="CONDITIONAL",
-        symbol="BTCUSDT",
-        side="BUY",
-        type="STOP_MARKET",
-        quantity="0.01",
-        triggerPrice=above,
+    um.algo_order(
+        symbol="BTCUSDT", side="BUY", type="STOP_MARKET", quantity="0.01", triggerPrice=above
     )
     truth = actions["orders"]({"symbol": "BTCUSDT"})
     assert len(truth["orders"]) == 1
@@ -312,10 +286,7 @@ def trailing_stop_triggered(um: Client, venue) -> int:
     """A triggered, filled trailing stop; returns its real order's id."""
     um.order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
     price = market(venue, USDM, "BTCUSDT").last_price
-    body = um.call(
-        "POST",
-        "algoOrder",
-        algoType="CONDITIONAL",
+    body = um.algo_order(
         symbol="BTCUSDT",
         side="SELL",
         type="TRAILING_STOP_MARKET",
@@ -358,10 +329,7 @@ async def test_rest_shapes_match_fixtures(um, venue):
             load(PYTHON / "http_responses" / f"http_futures_wallet_commission_rate_{name}.json"),
         )
     above = str((market(venue, USDM, "BTCUSDT").last_price + 900).quantize(Decimal("0.1")))
-    um.call(
-        "POST",
-        "algoOrder",
-        algoType="CONDITIONAL",
+    um.algo_order(
         symbol="BTCUSDT",
         side="BUY",
         type="STOP_MARKET",
@@ -401,14 +369,7 @@ async def test_user_data_shapes_match_fixtures(um, venue):
     other = Client(venue, USDM, "B" * 64)
     bid, _ = best(venue, USDM, "BTCUSDT")
     inside = bid + Decimal("0.1")
-    um.order(
-        symbol="BTCUSDT",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.004",
-        price=str(inside),
-    )
+    um.order(**limit(side="BUY", quantity="0.004", price=str(inside)))
     other.order(symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.002")
     new = um.of_type("ORDER_TRADE_UPDATE", "NEW")[0]
     trade = um.of_type("ORDER_TRADE_UPDATE", "TRADE")[0]
@@ -446,10 +407,7 @@ async def test_user_data_shapes_match_fixtures(um, venue):
     assert_shape(by_status["TRIGGERED"], load(python_ws / "ws_futures_algo_update_triggered.json"))
     assert_shape(by_status["FINISHED"], load(python_ws / "ws_futures_algo_update_finished.json"))
     above = str((market(venue, USDM, "BTCUSDT").last_price + 900).quantize(Decimal("0.1")))
-    placed = um.call(
-        "POST",
-        "algoOrder",
-        algoType="CONDITIONAL",
+    placed = um.algo_order(
         symbol="BTCUSDT",
         side="BUY",
         type="TAKE_PROFIT",

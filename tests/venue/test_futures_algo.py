@@ -9,30 +9,33 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from scenarios.venue.errors import VenueError
 from tests.venue.test_futures_helpers import (
     COINM,
     USDM,
     Client,
-    make_venue,
+    cm_fixture,  # noqa: F401  (fixture)
     market,
+    um_fixture,  # noqa: F401  (fixture)
+    venue_fixture,  # noqa: F401  (fixture)
     walk_to,
 )
 
 SYMBOL = "BTCUSDT"
 
 
-@pytest.fixture
-async def venue():
-    return make_venue()
-
-
-@pytest.fixture
-async def um(venue):
-    return Client(venue, USDM)
-
-
 def algo(**params):
     return {"algoType": "CONDITIONAL", "symbol": SYMBOL, **params}
+
+
+def place_algo(client: Client, **params):
+    """``POST /algoOrder``: a conditional order on ``SYMBOL``."""
+    return client.algo_order(symbol=SYMBOL, **params)
+
+
+def algo_error(client: Client, **params) -> VenueError:
+    """The error ``POST /algoOrder`` answers a conditional order on ``SYMBOL`` with."""
+    return client.error("POST", "algoOrder", **algo(**params))
 
 
 def last(venue) -> Decimal:
@@ -47,16 +50,13 @@ def statuses(client: Client, algo_id: int) -> list[str]:
 
 async def test_stop_market_triggers_into_a_new_order(um, venue):
     trigger = (last(venue) + 200).quantize(Decimal("0.1"))
-    body = um.call(
-        "POST",
-        "algoOrder",
-        **algo(
-            side="BUY",
-            type="STOP_MARKET",
-            quantity="0.005",
-            triggerPrice=str(trigger),
-            clientAlgoId="stop-1",
-        ),
+    body = place_algo(
+        um,
+        side="BUY",
+        type="STOP_MARKET",
+        quantity="0.005",
+        triggerPrice=str(trigger),
+        clientAlgoId="stop-1",
     )
     assert body["algoStatus"] == "NEW"
     assert body["clientAlgoId"] == "stop-1"
@@ -90,108 +90,112 @@ async def test_stop_market_triggers_into_a_new_order(um, venue):
     assert account.position(SYMBOL, "BOTH").amount == Decimal("0.005")
 
 
-async def test_immediate_trigger_and_parameter_rules(um, venue):
-    price = last(venue)
-    below = str((price - 100).quantize(Decimal("0.1")))
-    error = um.error(
-        "POST",
-        "algoOrder",
-        **algo(side="BUY", type="STOP_MARKET", quantity="0.01", triggerPrice=below),
-    )
+async def test_immediate_trigger(um, venue):
+    below = str((last(venue) - 100).quantize(Decimal("0.1")))
+    error = algo_error(um, side="BUY", type="STOP_MARKET", quantity="0.01", triggerPrice=below)
     assert (error.code, error.msg) == (-2021, "Order would immediately trigger.")
-    assert (
-        um.error(
-            "POST",
-            "algoOrder",
-            **algo(side="BUY", type="LIMIT", quantity="0.01", triggerPrice=below),
-        ).code
-        == -1116
-    )
-    assert (
-        um.error(
-            "POST",
-            "algoOrder",
-            symbol=SYMBOL,
-            side="BUY",
-            type="STOP_MARKET",
-            quantity="0.01",
-            triggerPrice=below,
-        ).code
-        == -1102
-    )
-    above = str((price + 100).quantize(Decimal("0.1")))
-    error = um.error(
-        "POST",
-        "algoOrder",
-        **algo(
-            side="SELL",
-            type="STOP_MARKET",
-            quantity="0.01",
-            triggerPrice=below,
-            closePosition="true",
+
+
+#: Stand-ins for a trigger price 100 below / above the last price.
+BELOW, ABOVE = "<below>", "<above>"
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        pytest.param(
+            {"side": "BUY", "type": "LIMIT", "quantity": "0.01", "triggerPrice": BELOW},
+            -1116,
+            id="not-a-conditional-type",
         ),
-    )
-    assert error.code == -4137
-    error = um.error(
-        "POST",
-        "algoOrder",
-        **algo(
-            side="SELL",
-            type="STOP_MARKET",
-            triggerPrice=below,
-            closePosition="true",
-            reduceOnly="true",
+        pytest.param(
+            {
+                "algoType": None,
+                "side": "BUY",
+                "type": "STOP_MARKET",
+                "quantity": "0.01",
+                "triggerPrice": BELOW,
+            },
+            -1102,
+            id="no-algoType",
         ),
-    )
-    assert error.code == -4138
-    assert (
-        um.error(
-            "POST",
-            "algoOrder",
-            **algo(side="BUY", type="STOP", quantity="0.01", triggerPrice=above),
-        ).code
-        == -1102
-    )  # STOP needs a price
-    assert (
-        um.error(
-            "POST",
-            "algoOrder",
-            **algo(
-                side="BUY",
-                type="STOP_MARKET",
-                quantity="0.01",
-                triggerPrice=above,
-                priceMatch="OPPONENT",
-            ),
-        ).code
-        == -5038
-    )
-    assert (
-        um.error(
-            "POST",
-            "algoOrder",
-            **algo(side="SELL", type="TRAILING_STOP_MARKET", quantity="0.01", callbackRate="11"),
-        ).code
-        == -1130
-    )
+        pytest.param(
+            {
+                "side": "SELL",
+                "type": "STOP_MARKET",
+                "quantity": "0.01",
+                "triggerPrice": BELOW,
+                "closePosition": "true",
+            },
+            -4137,
+            id="closePosition-with-quantity",
+        ),
+        pytest.param(
+            {
+                "side": "SELL",
+                "type": "STOP_MARKET",
+                "triggerPrice": BELOW,
+                "closePosition": "true",
+                "reduceOnly": "true",
+            },
+            -4138,
+            id="closePosition-with-reduceOnly",
+        ),
+        pytest.param(
+            {"side": "BUY", "type": "STOP", "quantity": "0.01", "triggerPrice": ABOVE},
+            -1102,
+            id="STOP-needs-a-price",
+        ),
+        pytest.param(
+            {
+                "side": "BUY",
+                "type": "STOP_MARKET",
+                "quantity": "0.01",
+                "triggerPrice": ABOVE,
+                "priceMatch": "OPPONENT",
+            },
+            -5038,
+            id="priceMatch-on-STOP_MARKET",
+        ),
+        pytest.param(
+            {
+                "side": "SELL",
+                "type": "TRAILING_STOP_MARKET",
+                "quantity": "0.01",
+                "callbackRate": "11",
+            },
+            -1130,
+            id="callbackRate-above-10",
+        ),
+    ],
+)
+async def test_parameter_rules(um, venue, params, code):
+    """``params`` (None: left out) of ``POST /algoOrder`` are refused with ``code``."""
+    prices = {
+        BELOW: str((last(venue) - 100).quantize(Decimal("0.1"))),
+        ABOVE: str((last(venue) + 100).quantize(Decimal("0.1"))),
+    }
+    sent = {
+        name: prices.get(value, value)
+        for name, value in algo(**params).items()
+        if value is not None
+    }
+    assert um.error("POST", "algoOrder", **sent).code == code
 
 
 async def test_take_profit_limit_triggers_on_mark_price_and_rests(um, venue):
     price = last(venue)
     trigger = (price - 300).quantize(Decimal("0.1"))
     limit_price = (trigger - 500).quantize(Decimal("0.1"))
-    body = um.call(
-        "POST",
-        "algoOrder",
-        **algo(
-            side="BUY",
-            type="TAKE_PROFIT",
-            quantity="0.01",
-            triggerPrice=str(trigger),
-            price=str(limit_price),
-            workingType="MARK_PRICE",
-            timeInForce="GTC",
-        ),
+    body = place_algo(
+        um,
+        side="BUY",
+        type="TAKE_PROFIT",
+        quantity="0.01",
+        triggerPrice=str(trigger),
+        price=str(limit_price),
+        workingType="MARK_PRICE",
+        timeInForce="GTC",
     )
     walk_to(venue, USDM, SYMBOL, trigger - 100)
     um.engine.on_time(venue.clock.now_ms())
@@ -207,16 +211,13 @@ async def test_take_profit_limit_triggers_on_mark_price_and_rests(um, venue):
 async def test_trailing_stop_sell(um, venue):
     um.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.01")
     price = last(venue)
-    body = um.call(
-        "POST",
-        "algoOrder",
-        **algo(
-            side="SELL",
-            type="TRAILING_STOP_MARKET",
-            quantity="0.01",
-            callbackRate="1",
-            reduceOnly="true",
-        ),
+    body = place_algo(
+        um,
+        side="SELL",
+        type="TRAILING_STOP_MARKET",
+        quantity="0.01",
+        callbackRate="1",
+        reduceOnly="true",
     )
     high = (price * Decimal("1.02")).quantize(Decimal("0.1"))
     walk_to(venue, USDM, SYMBOL, high)
@@ -235,11 +236,7 @@ async def test_trailing_stop_sell(um, venue):
 async def test_close_position_stop_expires_with_the_position(um, venue):
     um.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.004")
     below = str((last(venue) - 2000).quantize(Decimal("0.1")))
-    body = um.call(
-        "POST",
-        "algoOrder",
-        **algo(side="SELL", type="STOP_MARKET", triggerPrice=below, closePosition="true"),
-    )
+    body = place_algo(um, side="SELL", type="STOP_MARKET", triggerPrice=below, closePosition="true")
     assert body["closePosition"] is True
     assert body["timeInForce"] == "GTE_GTC"
     um.order(symbol=SYMBOL, side="SELL", type="MARKET", quantity="0.004")
@@ -249,11 +246,7 @@ async def test_close_position_stop_expires_with_the_position(um, venue):
 async def test_close_position_stop_closes_the_whole_position(um, venue):
     um.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.004")
     trigger = (last(venue) - 150).quantize(Decimal("0.1"))
-    um.call(
-        "POST",
-        "algoOrder",
-        **algo(side="SELL", type="STOP_MARKET", triggerPrice=str(trigger), closePosition="true"),
-    )
+    place_algo(um, side="SELL", type="STOP_MARKET", triggerPrice=str(trigger), closePosition="true")
     um.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.002")
     walk_to(venue, USDM, SYMBOL, trigger - 100)
     account = um.engine.accounts.account(um.key)
@@ -262,29 +255,18 @@ async def test_close_position_stop_closes_the_whole_position(um, venue):
 
 async def test_cancel_and_queries(um, venue):
     above = str((last(venue) + 1000).quantize(Decimal("0.1")))
-    first = um.call(
-        "POST",
-        "algoOrder",
-        **algo(side="BUY", type="STOP_MARKET", quantity="0.01", triggerPrice=above),
-    )
-    second = um.call(
-        "POST",
-        "algoOrder",
-        **algo(
-            side="BUY", type="STOP_MARKET", quantity="0.01", triggerPrice=above, clientAlgoId="two"
-        ),
+    first = place_algo(um, side="BUY", type="STOP_MARKET", quantity="0.01", triggerPrice=above)
+    second = place_algo(
+        um, side="BUY", type="STOP_MARKET", quantity="0.01", triggerPrice=above, clientAlgoId="two"
     )
     assert (
-        um.error(
-            "POST",
-            "algoOrder",
-            **algo(
-                side="BUY",
-                type="STOP_MARKET",
-                quantity="0.01",
-                triggerPrice=above,
-                clientAlgoId="two",
-            ),
+        algo_error(
+            um,
+            side="BUY",
+            type="STOP_MARKET",
+            quantity="0.01",
+            triggerPrice=above,
+            clientAlgoId="two",
         ).code
         == -4116
     )
@@ -313,15 +295,8 @@ async def test_open_algo_order_limit(um, venue):
         price = market(venue, USDM, symbol).last_price
         trigger = str((price * 2).quantize(Decimal("0.1")))
         for _ in range(count):
-            um.call(
-                "POST",
-                "algoOrder",
-                algoType="CONDITIONAL",
-                symbol=symbol,
-                side="BUY",
-                type="STOP_MARKET",
-                quantity="0.01",
-                triggerPrice=trigger,
+            um.algo_order(
+                symbol=symbol, side="BUY", type="STOP_MARKET", quantity="0.01", triggerPrice=trigger
             )
     assert len(engine.open_algos) == 200
     quarterly = next(s for s in engine.instruments if s.startswith("BTCUSDT_"))
@@ -342,16 +317,13 @@ async def test_open_algo_order_limit(um, venue):
 async def test_rejected_at_trigger_time(um, venue):
     # a reduce-only stop with no position is refused when it triggers
     trigger = (last(venue) + 100).quantize(Decimal("0.1"))
-    body = um.call(
-        "POST",
-        "algoOrder",
-        **algo(
-            side="BUY",
-            type="STOP_MARKET",
-            quantity="0.01",
-            triggerPrice=str(trigger),
-            reduceOnly="true",
-        ),
+    body = place_algo(
+        um,
+        side="BUY",
+        type="STOP_MARKET",
+        quantity="0.01",
+        triggerPrice=str(trigger),
+        reduceOnly="true",
     )
     walk_to(venue, USDM, SYMBOL, trigger + 100)
     query = um.call("GET", "algoOrder", algoId=body["algoId"])
@@ -363,11 +335,6 @@ async def test_rejected_at_trigger_time(um, venue):
 # --- COIN-M legacy conditional orders on /dapi/v1/order -------------------------------------
 
 PERP = "BTCUSD_PERP"
-
-
-@pytest.fixture
-async def cm(venue):
-    return Client(venue, COINM)
 
 
 def cm_last(venue) -> Decimal:
@@ -589,15 +556,8 @@ async def test_coinm_legacy_close_position_and_reduce_only_expire(cm, venue):
 async def test_coinm_algo_orders_still_work_next_to_legacy_ones(cm, venue):
     trigger = str((cm_last(venue) + 300).quantize(Decimal("0.1")))
     legacy = cm.order(symbol=PERP, side="BUY", type="STOP_MARKET", quantity="1", stopPrice=trigger)
-    placed = cm.call(
-        "POST",
-        "algoOrder",
-        algoType="CONDITIONAL",
-        symbol=PERP,
-        side="BUY",
-        type="STOP_MARKET",
-        quantity="1",
-        triggerPrice=trigger,
+    placed = cm.algo_order(
+        symbol=PERP, side="BUY", type="STOP_MARKET", quantity="1", triggerPrice=trigger
     )
     assert [row["algoId"] for row in cm.call("GET", "openAlgoOrders")] == [placed["algoId"]]
     cm.call("DELETE", "algoOpenOrders", symbol=PERP)  # leaves the legacy order alone

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import urllib.parse
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +16,7 @@ from trio_websocket import open_websocket_url
 
 from scenarios.venue.config import VenueConfig
 from scenarios.venue.server import open_venue
+from tests.venue.test_futures_helpers import Signed
 
 DEADLINE = 30
 
@@ -28,23 +28,22 @@ async def venue():
             yield running
 
 
-class Signed:
-    """HMAC-signed REST calls as a Binance client makes them."""
+def ws_params(venue: Any, **params: Any) -> dict[str, Any]:
+    """WS-API parameters signed as a Binance client signs them: ``apiKey`` and
+    ``timestamp`` added, then the HMAC of them all, sorted by name, as ``signature``."""
+    key = venue.first_key
+    signed = {"apiKey": key.api_key, **params, "timestamp": venue.clock.now_ms()}
+    payload = "&".join(f"{name}={signed[name]}" for name in sorted(signed)).encode()
+    signed["signature"] = hmac.new(key.secret.encode(), payload, hashlib.sha256).hexdigest()
+    return signed
 
-    def __init__(self, venue: Any, client: httpx.AsyncClient) -> None:
-        self.venue = venue
-        self.client = client
-        self.key = venue.first_key
 
-    async def __call__(self, method: str, path: str, **params: Any) -> httpx.Response:
-        params["timestamp"] = self.venue.clock.now_ms()
-        query = urllib.parse.urlencode({name: str(value) for name, value in params.items()})
-        signature = hmac.new(self.key.secret.encode(), query.encode(), hashlib.sha256).hexdigest()
-        return await self.client.request(
-            method,
-            f"{path}?{query}&signature={signature}",
-            headers={"X-MBX-APIKEY": self.key.api_key},
-        )
+async def ws_request(ws: Any, request_id: Any, method: str, params: dict[str, Any]) -> Any:
+    """Send one WS-API request and return the reply."""
+    await ws.send_message(
+        orjson.dumps({"id": request_id, "method": method, "params": params}).decode()
+    )
+    return orjson.loads(await ws.get_message())
 
 
 async def next_event(ws: Any, kind: str, execution: str | None = None) -> dict[str, Any]:
@@ -152,36 +151,19 @@ async def test_coinm_rest(venue):
 
 
 async def test_ws_api_order_place(venue):
-    key = venue.first_key
-    params: dict[str, Any] = {
-        "apiKey": key.api_key,
-        "symbol": "BTCUSDT",
-        "side": "BUY",
-        "type": "MARKET",
-        "quantity": "0.002",
-        "newOrderRespType": "RESULT",
-        "timestamp": venue.clock.now_ms(),
-    }
-    payload = "&".join(f"{name}={params[name]}" for name in sorted(params)).encode()
-    params["signature"] = hmac.new(key.secret.encode(), payload, hashlib.sha256).hexdigest()
+    params = ws_params(
+        venue,
+        symbol="BTCUSDT",
+        side="BUY",
+        type="MARKET",
+        quantity="0.002",
+        newOrderRespType="RESULT",
+    )
     async with open_websocket_url(venue.urls["ws_api"]["usdm"]) as ws:
-        await ws.send_message(
-            orjson.dumps({"id": "p1", "method": "order.place", "params": params}).decode()
-        )
-        reply = orjson.loads(await ws.get_message())
+        reply = await ws_request(ws, "p1", "order.place", params)
         assert reply["status"] == 200, reply
         assert reply["result"]["status"] == "FILLED"
-        status_params = {"apiKey": key.api_key, "timestamp": venue.clock.now_ms()}
-        payload = "&".join(f"{n}={status_params[n]}" for n in sorted(status_params)).encode()
-        status_params["signature"] = hmac.new(
-            key.secret.encode(), payload, hashlib.sha256
-        ).hexdigest()
-        await ws.send_message(
-            orjson.dumps(
-                {"id": 2, "method": "v2/account.position", "params": status_params}
-            ).decode()
-        )
-        reply = orjson.loads(await ws.get_message())
+        reply = await ws_request(ws, 2, "v2/account.position", ws_params(venue))
         rows = [row for row in reply["result"] if row["symbol"] == "BTCUSDT"]
         assert rows[0]["positionAmt"] == "0.002"
 
@@ -225,22 +207,10 @@ async def test_coinm_legacy_stop_over_rest_and_ws_dapi(venue):
             "DELETE", "/dapi/v1/order", symbol="BTCUSD_PERP", orderId=body["orderId"]
         )
         assert canceled.json()["status"] == "CANCELED"
-    key = venue.first_key
-    params: dict[str, Any] = {
-        "apiKey": key.api_key,
-        "symbol": "BTCUSD_PERP",
-        "side": "SELL",
-        "type": "STOP_MARKET",
-        "quantity": "1",
-        "stopPrice": stop,
-        "timestamp": venue.clock.now_ms(),
-    }
-    payload = "&".join(f"{name}={params[name]}" for name in sorted(params)).encode()
-    params["signature"] = hmac.new(key.secret.encode(), payload, hashlib.sha256).hexdigest()
+    params = ws_params(
+        venue, symbol="BTCUSD_PERP", side="SELL", type="STOP_MARKET", quantity="1", stopPrice=stop
+    )
     async with open_websocket_url(venue.urls["ws_api"]["coinm"]) as ws:
-        await ws.send_message(
-            orjson.dumps({"id": "s1", "method": "order.place", "params": params}).decode()
-        )
-        reply = orjson.loads(await ws.get_message())
+        reply = await ws_request(ws, "s1", "order.place", params)
         assert reply["status"] == 200, reply
         assert (reply["result"]["type"], reply["result"]["status"]) == ("STOP_MARKET", "NEW")

@@ -1,16 +1,25 @@
 """Shared helpers for the futures engine tests: an in-process venue on a manual clock, a
 client that calls the engine's REST handlers directly, and a user-data capture.
 
+The fixtures ``venue`` (:func:`make_venue`), ``um`` and ``cm`` (a :class:`Client` of key A on
+USD-M / COIN-M) serve a test module that imports ``venue_fixture``, ``um_fixture`` and
+``cm_fixture``.
+
 Also a smoke test of the helpers themselves.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import urllib.parse
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import attrs
+import httpx
+import pytest
 
 from scenarios.venue.config import KeySpec, VenueConfig
 from scenarios.venue.errors import VenueError
@@ -103,6 +112,10 @@ class Client:
     def order(self, **params: Any) -> Any:
         return self.call("POST", "order", **params)
 
+    def algo_order(self, **params: Any) -> Any:
+        """``POST /algoOrder`` of a conditional order (``algoType=CONDITIONAL``)."""
+        return self.call("POST", "algoOrder", algoType="CONDITIONAL", **params)
+
     def of_type(self, kind: str, execution: str | None = None) -> list[dict[str, Any]]:
         return [
             event
@@ -111,10 +124,55 @@ class Client:
         ]
 
 
+@pytest.fixture(name="venue")
+async def venue_fixture() -> Venue:
+    return make_venue()
+
+
+@pytest.fixture(name="um")
+async def um_fixture(venue: Venue) -> Client:
+    return Client(venue, USDM)
+
+
+@pytest.fixture(name="cm")
+async def cm_fixture(venue: Venue) -> Client:
+    return Client(venue, COINM)
+
+
+class Signed:
+    """HMAC-signed REST calls to a running venue, as a Binance client makes them."""
+
+    def __init__(self, venue: Any, client: httpx.AsyncClient) -> None:
+        self.venue = venue
+        self.client = client
+        self.key = venue.first_key
+
+    async def __call__(self, method: str, path: str, **params: Any) -> httpx.Response:
+        params["timestamp"] = self.venue.clock.now_ms()
+        query = urllib.parse.urlencode({name: str(value) for name, value in params.items()})
+        signature = hmac.new(self.key.secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+        return await self.client.request(
+            method,
+            f"{path}?{query}&signature={signature}",
+            headers={"X-MBX-APIKEY": self.key.api_key},
+        )
+
+    async def json(self, method: str, path: str, **params: Any) -> Any:
+        """The body of a call that must succeed (HTTP 200)."""
+        reply = await self(method, path, **params)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def limit(symbol: str = "BTCUSDT", **params: Any) -> dict[str, Any]:
+    """``POST /order`` parameters of a LIMIT order (GTC unless ``timeInForce`` is given)."""
+    return {"symbol": symbol, "type": "LIMIT", "timeInForce": "GTC", **params}
 
 
 def market(venue: Venue, product: Product, symbol: str) -> MarketState:

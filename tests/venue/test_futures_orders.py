@@ -16,27 +16,24 @@ from tests.venue.test_futures_helpers import (
     add_ask,
     add_bid,
     best,
-    make_venue,
+    limit,
     market,
     trades_of,
+    um_fixture,  # noqa: F401  (fixture)
+    venue_fixture,  # noqa: F401  (fixture)
 )
 
 SYMBOL = "BTCUSDT"
 TICK = Decimal("0.10")
 
 
-@pytest.fixture
-async def venue():
-    return make_venue()
+def at_market(**params):
+    return {"symbol": SYMBOL, "type": "MARKET", **params}
 
 
-@pytest.fixture
-async def um(venue):
-    return Client(venue, USDM)
-
-
-def limit(**params):
-    return {"symbol": SYMBOL, "type": "LIMIT", "timeInForce": "GTC", **params}
+def amend(order_id: int | str, **params):
+    """``PUT /order`` parameters of order ``order_id`` on ``SYMBOL`` (a BUY unless given)."""
+    return {"symbol": SYMBOL, "orderId": order_id, "side": "BUY", **params}
 
 
 def position_amount(client: Client, symbol: str = SYMBOL, side: str = "BOTH") -> Decimal:
@@ -58,62 +55,30 @@ async def test_conditional_types_are_sent_to_the_algo_api(um):
     assert (error.code, error.msg) == (-1116, "Invalid orderType.")
 
 
+#: A LIMIT order's parameters that pass every check (the rejections change one).
+VALID_LIMIT = {"side": "BUY", "quantity": "0.01", "price": "60000", "timeInForce": "GTC"}
+
+
 @pytest.mark.parametrize(
     ("params", "code"),
     [
         ({"side": "BUY", "quantity": "0.01", "price": "60000"}, -1102),  # no timeInForce
         ({"side": "BUY", "quantity": "0.01", "timeInForce": "GTC"}, -1102),  # no price
-        ({"side": "UP", "quantity": "0.01", "price": "60000", "timeInForce": "GTC"}, -1117),
-        ({"side": "BUY", "quantity": "0.01", "price": "60000", "timeInForce": "XYZ"}, -1115),
-        ({"side": "BUY", "quantity": "x", "price": "60000", "timeInForce": "GTC"}, -1100),
-        ({"side": "BUY", "quantity": "0.01", "price": "401", "timeInForce": "GTC"}, -4013),
-        ({"side": "BUY", "quantity": "0.01", "price": "2000000", "timeInForce": "GTC"}, -4002),
-        ({"side": "BUY", "quantity": "0.01", "price": "60000.15", "timeInForce": "GTC"}, -4014),
-        ({"side": "BUY", "quantity": "0.0001", "price": "60000", "timeInForce": "GTC"}, -1111),
-        ({"side": "BUY", "quantity": "0", "price": "60000", "timeInForce": "GTC"}, -4003),
-        ({"side": "BUY", "quantity": "1001", "price": "60000", "timeInForce": "GTC"}, -4005),
-        ({"side": "BUY", "quantity": "0.01", "price": "90000", "timeInForce": "GTC"}, -4016),
-        ({"side": "SELL", "quantity": "0.01", "price": "30000", "timeInForce": "GTC"}, -4024),
-        (
-            {
-                "side": "BUY",
-                "quantity": "0.01",
-                "price": "60000",
-                "timeInForce": "GTC",
-                "newClientOrderId": "bad id!",
-            },
-            -4015,
-        ),
-        (
-            {
-                "side": "BUY",
-                "quantity": "0.01",
-                "price": "60000",
-                "timeInForce": "GTC",
-                "newOrderRespType": "FULL",
-            },
-            -1136,
-        ),
-        (
-            {
-                "side": "BUY",
-                "quantity": "0.01",
-                "price": "60000",
-                "timeInForce": "GTC",
-                "selfTradePreventionMode": "DECREMENT",
-            },
-            -5039,
-        ),
-        (
-            {
-                "side": "BUY",
-                "quantity": "0.01",
-                "price": "60000",
-                "timeInForce": "GTC",
-                "positionSide": "LONG",
-            },
-            -4061,
-        ),
+        ({**VALID_LIMIT, "side": "UP"}, -1117),
+        ({**VALID_LIMIT, "timeInForce": "XYZ"}, -1115),
+        ({**VALID_LIMIT, "quantity": "x"}, -1100),
+        ({**VALID_LIMIT, "price": "401"}, -4013),
+        ({**VALID_LIMIT, "price": "2000000"}, -4002),
+        ({**VALID_LIMIT, "price": "60000.15"}, -4014),
+        ({**VALID_LIMIT, "quantity": "0.0001"}, -1111),
+        ({**VALID_LIMIT, "quantity": "0"}, -4003),
+        ({**VALID_LIMIT, "quantity": "1001"}, -4005),
+        ({**VALID_LIMIT, "price": "90000"}, -4016),
+        ({**VALID_LIMIT, "side": "SELL", "price": "30000"}, -4024),
+        ({**VALID_LIMIT, "newClientOrderId": "bad id!"}, -4015),
+        ({**VALID_LIMIT, "newOrderRespType": "FULL"}, -1136),
+        ({**VALID_LIMIT, "selfTradePreventionMode": "DECREMENT"}, -5039),
+        ({**VALID_LIMIT, "positionSide": "LONG"}, -4061),
     ],
 )
 async def test_rejections(um, params, code):
@@ -245,12 +210,7 @@ async def test_coinm_has_no_gtd(venue):
     error = cm.error(
         "POST",
         "order",
-        symbol="BTCUSD_PERP",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTD",
-        quantity="1",
-        price="60000.0",
+        **limit("BTCUSD_PERP", side="BUY", timeInForce="GTD", quantity="1", price="60000.0"),
     )
     assert error.code == -1115
 
@@ -260,25 +220,18 @@ async def test_coinm_has_no_gtd(venue):
 
 async def test_price_match_opponent_and_queue(um, venue):
     bid, ask = best(venue, USDM, SYMBOL)
-    queue = um.order(
-        symbol=SYMBOL,
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        priceMatch="QUEUE",
-    )
+    queue = um.order(**limit(side="BUY", quantity="0.01", priceMatch="QUEUE"))
     assert Decimal(queue["price"]) == bid
     assert queue["priceMatch"] == "QUEUE"
     fifth = market(venue, USDM, SYMBOL).level(BookSide.ASK, 5)
     opponent = um.order(
-        symbol=SYMBOL,
-        side="BUY",
-        type="LIMIT",
-        timeInForce="IOC",
-        quantity="0.002",
-        priceMatch="OPPONENT_5",
-        newOrderRespType="RESULT",
+        **limit(
+            side="BUY",
+            timeInForce="IOC",
+            quantity="0.002",
+            priceMatch="OPPONENT_5",
+            newOrderRespType="RESULT",
+        )
     )
     assert Decimal(opponent["price"]) == fifth
     assert opponent["status"] == "FILLED"
@@ -306,15 +259,7 @@ async def test_price_match_rules(um, params, code):
 
 
 async def test_reduce_only_rejected_without_position_and_shrunk_to_it(um, venue):
-    error = um.error(
-        "POST",
-        "order",
-        symbol=SYMBOL,
-        side="SELL",
-        type="MARKET",
-        quantity="0.01",
-        reduceOnly="true",
-    )
+    error = um.error("POST", "order", **at_market(side="SELL", quantity="0.01", reduceOnly="true"))
     assert (error.code, error.msg) == (-2022, "ReduceOnly Order is rejected.")
     um.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.003")
     assert position_amount(um) == Decimal("0.003")
@@ -355,20 +300,12 @@ async def test_hedge_mode(um, venue):
     }
     assert cm.call("GET", "positionSide/dual") == {"dualSidePosition": True}  # shared
     assert um.error("POST", "positionSide/dual", dualSidePosition="true").code == -4059
-    assert (
-        um.error("POST", "order", symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.002").code
-        == -4061
-    )
+    assert um.error("POST", "order", **at_market(side="BUY", quantity="0.002")).code == -4061
     assert (
         um.error(
             "POST",
             "order",
-            symbol=SYMBOL,
-            side="SELL",
-            type="MARKET",
-            quantity="0.002",
-            positionSide="LONG",
-            reduceOnly="true",
+            **at_market(side="SELL", quantity="0.002", positionSide="LONG", reduceOnly="true"),
         ).code
         == -1106
     )
@@ -377,13 +314,7 @@ async def test_hedge_mode(um, venue):
     assert position_amount(um, side="LONG") == Decimal("0.004")
     assert position_amount(um, side="SHORT") == Decimal("-0.003")
     error = um.error(
-        "POST",
-        "order",
-        symbol=SYMBOL,
-        side="SELL",
-        type="MARKET",
-        quantity="0.005",
-        positionSide="LONG",
+        "POST", "order", **at_market(side="SELL", quantity="0.005", positionSide="LONG")
     )
     assert error.code == -2022
     um.order(symbol=SYMBOL, side="SELL", type="MARKET", quantity="0.004", positionSide="LONG")
@@ -459,35 +390,11 @@ async def test_modify_rules_and_amendment_event(um, venue):
     bid, _ = best(venue, USDM, SYMBOL)
     body = um.order(**limit(side="BUY", quantity="0.01", price=str(bid - 100)))
     order_id = body["orderId"]
-    assert (
-        um.error("PUT", "order", symbol=SYMBOL, orderId=order_id, side="BUY", quantity="0.01").code
-        == -1102
-    )
-    assert (
-        um.error(
-            "PUT", "order", symbol=SYMBOL, orderId=order_id, side="BUY", price=str(bid - 100)
-        ).code
-        == -1102
-    )
-    error = um.error(
-        "PUT",
-        "order",
-        symbol=SYMBOL,
-        orderId=order_id,
-        side="BUY",
-        quantity="0.01",
-        price=str(bid - 100),
-    )
+    assert um.error("PUT", "order", **amend(order_id, quantity="0.01")).code == -1102
+    assert um.error("PUT", "order", **amend(order_id, price=str(bid - 100))).code == -1102
+    error = um.error("PUT", "order", **amend(order_id, quantity="0.01", price=str(bid - 100)))
     assert (error.code, error.msg) == (-5027, "No need to modify the order.")
-    modified = um.call(
-        "PUT",
-        "order",
-        symbol=SYMBOL,
-        orderId=order_id,
-        side="BUY",
-        quantity="0.02",
-        price=str(bid - 90),
-    )
+    modified = um.call("PUT", "order", **amend(order_id, quantity="0.02", price=str(bid - 90)))
     assert (modified["price"], modified["origQty"]) == (str(bid - 90), "0.020")
     amendment = um.of_type("ORDER_TRADE_UPDATE", "AMENDMENT")[-1]["o"]
     assert (amendment["X"], amendment["q"], amendment["p"]) == ("NEW", "0.020", str(bid - 90))
@@ -502,15 +409,7 @@ async def test_modify_loses_priority(um, venue):
     assert inside < ask
     first = um.order(**limit(side="BUY", quantity="0.002", price=str(inside)))
     second = um.order(**limit(side="BUY", quantity="0.002", price=str(inside)))
-    um.call(
-        "PUT",
-        "order",
-        symbol=SYMBOL,
-        orderId=first["orderId"],
-        side="BUY",
-        quantity="0.003",
-        price=str(inside),
-    )
+    um.call("PUT", "order", **amend(first["orderId"], quantity="0.003", price=str(inside)))
     other.order(symbol=SYMBOL, side="SELL", type="MARKET", quantity="0.002")
     assert um.call("GET", "order", symbol=SYMBOL, orderId=second["orderId"])["status"] == "FILLED"
     assert um.call("GET", "order", symbol=SYMBOL, orderId=first["orderId"])["status"] == "NEW"
@@ -522,15 +421,7 @@ async def test_modify_partially_filled_at_or_below_executed_cancels(um, venue):
     inside = bid + TICK
     body = um.order(**limit(side="BUY", quantity="0.005", price=str(inside)))
     other.order(symbol=SYMBOL, side="SELL", type="MARKET", quantity="0.002")
-    result = um.call(
-        "PUT",
-        "order",
-        symbol=SYMBOL,
-        orderId=body["orderId"],
-        side="BUY",
-        quantity="0.002",
-        price=str(inside),
-    )
+    result = um.call("PUT", "order", **amend(body["orderId"], quantity="0.002", price=str(inside)))
     assert result["status"] == "CANCELED"
 
 
@@ -538,21 +429,13 @@ async def test_modify_crossing_price_trades(um, venue):
     bid, ask = best(venue, USDM, SYMBOL)
     body = um.order(**limit(side="BUY", quantity="0.002", price=str(bid - 100)))
     result = um.call(
-        "PUT",
-        "order",
-        symbol=SYMBOL,
-        orderId=body["orderId"],
-        side="BUY",
-        quantity="0.002",
-        price=str(ask + 50),
+        "PUT", "order", **amend(body["orderId"], quantity="0.002", price=str(ask + 50))
     )
     assert result["status"] == "FILLED"
 
 
 async def test_modify_unknown_order(um):
-    error = um.error(
-        "PUT", "order", symbol=SYMBOL, orderId=1, side="BUY", quantity="0.01", price="60000"
-    )
+    error = um.error("PUT", "order", **amend(1, quantity="0.01", price="60000"))
     assert error.code == -2013
 
 
@@ -742,9 +625,7 @@ async def test_integers_past_64_bits_are_refused_before_any_work(um, venue):
     assert um.error("GET", "orderAmendment", symbol=SYMBOL, orderId=HUGE).code == -1130
     bid, _ = best(venue, USDM, SYMBOL)
     price = str(bid - 100)
-    error = um.error(
-        "PUT", "order", symbol=SYMBOL, orderId=HUGE, side="BUY", quantity="0.01", price=price
-    )
+    error = um.error("PUT", "order", **amend(HUGE, quantity="0.01", price=price))
     assert error.code == -1130
     error = um.error(
         "POST",

@@ -8,10 +8,7 @@ liquidation over a real venue (REST, control API, listen-key stream, ``forceOrde
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import urllib.parse
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,8 +33,11 @@ from tests.venue.test_futures_helpers import (
     USDM,
     Client,
     ManualClock,
+    Signed,
     make_venue,
     market,
+    um_fixture,  # noqa: F401  (fixture)
+    venue_fixture,  # noqa: F401  (fixture)
     walk_to,
 )
 
@@ -160,16 +160,6 @@ def capture_public(venue: Venue) -> list[tuple[str, dict[str, Any]]]:
 
     venue.hub.publish = publish  # type: ignore[method-assign]
     return seen
-
-
-@pytest.fixture
-async def venue():
-    return make_venue()
-
-
-@pytest.fixture
-async def um(venue):
-    return Client(venue, USDM)
 
 
 # --- funding ---------------------------------------------------------------------------------
@@ -582,25 +572,6 @@ async def test_coinm_delivery_at_the_delivery_date(venue):
 # --- end to end ------------------------------------------------------------------------------
 
 
-class Signed:
-    def __init__(self, venue: Any, client: httpx.AsyncClient) -> None:
-        self.venue = venue
-        self.client = client
-        self.key = venue.first_key
-
-    async def __call__(self, method: str, path: str, **params: Any) -> Any:
-        params["timestamp"] = self.venue.clock.now_ms()
-        query = urllib.parse.urlencode({name: str(value) for name, value in params.items()})
-        signature = hmac.new(self.key.secret.encode(), query.encode(), hashlib.sha256).hexdigest()
-        reply = await self.client.request(
-            method,
-            f"{path}?{query}&signature={signature}",
-            headers={"X-MBX-APIKEY": self.key.api_key},
-        )
-        assert reply.status_code == 200, reply.text
-        return reply.json()
-
-
 async def test_liquidation_end_to_end():
     with trio.fail_after(20):
         async with open_venue(VenueConfig(seed=7, tick_ms=20)) as venue:
@@ -608,12 +579,12 @@ async def test_liquidation_end_to_end():
             async with httpx.AsyncClient(base_url=rest, timeout=10) as client:
                 signed = Signed(venue, client)
                 await client.post("/_venue/activity", content=orjson.dumps({"paused": True}))
-                await signed("POST", "/fapi/v1/marginType", symbol=UM, marginType="ISOLATED")
-                await signed("POST", "/fapi/v1/leverage", symbol=UM, leverage=50)
-                await signed(
+                await signed.json("POST", "/fapi/v1/marginType", symbol=UM, marginType="ISOLATED")
+                await signed.json("POST", "/fapi/v1/leverage", symbol=UM, leverage=50)
+                await signed.json(
                     "POST", "/fapi/v1/order", symbol=UM, side="BUY", type="MARKET", quantity="0.100"
                 )
-                risk = await signed("GET", "/fapi/v2/positionRisk", symbol=UM)
+                risk = await signed.json("GET", "/fapi/v2/positionRisk", symbol=UM)
                 assert risk[0]["positionAmt"] == "0.100"
                 listen = await client.post(
                     "/fapi/v1/listenKey", headers={"X-MBX-APIKEY": signed.key.api_key}
@@ -642,9 +613,9 @@ async def test_liquidation_end_to_end():
                     assert force["e"] == "forceOrder"
                     assert force["o"]["s"] == UM
                     assert force["o"]["p"] == liquidation[0]["p"]
-                risk = await signed("GET", "/fapi/v2/positionRisk", symbol=UM)
+                risk = await signed.json("GET", "/fapi/v2/positionRisk", symbol=UM)
                 assert risk[0]["positionAmt"] == "0.000"
-                income = await signed("GET", "/fapi/v1/income", incomeType="INSURANCE_CLEAR")
+                income = await signed.json("GET", "/fapi/v1/income", incomeType="INSURANCE_CLEAR")
                 assert len(income) == 1
                 bad = await client.post(
                     "/_venue/usdm/liquidate", content=orjson.dumps({"symbol": UM})
