@@ -12,12 +12,14 @@ Hypercorn frames HTTP and WebSocket; this module only routes:
 
 from __future__ import annotations
 
+import contextlib
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import trio
 
+from scenarios.venue.errors import VenueError
 from scenarios.venue.instruments import Product
 from scenarios.venue.streams import Connection, StreamPath, parse_stream_path
 
@@ -78,10 +80,14 @@ class VenueApp:
         connection = Connection(hub, where, send_channel)
         connection.subscribe(where.streams)
         hub.attach(connection)
-        user_streams = self.venue.user_data.attach_stream(
-            connection, user_keys, combined=where.combined
-        )
+        user_streams = []
         try:
+            # The keys were valid a moment ago; one that expired during the handshake
+            # leaves the connection open and silent, as Binance's would be.
+            with contextlib.suppress(VenueError):
+                user_streams = self.venue.user_data.attach_stream(
+                    connection, user_keys, combined=where.combined
+                )
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_expire, connection, self.venue.max_connection_s)
                 nursery.start_soon(
@@ -130,7 +136,8 @@ def user_stream_keys(
                 keys.append((value, None))
             elif name == "events" and keys:
                 keys[-1] = (keys[-1][0], frozenset(e for e in value.split("/") if e))
-        return keys
+        # A key named twice is followed once (its last events filter wins).
+        return list({key: (key, events) for key, events in keys}.values())
     if where.product is Product.COINM and where.listen_key is not None:
         return [(where.listen_key, None)]
     return []

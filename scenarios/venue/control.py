@@ -124,6 +124,16 @@ class ControlApi:
         return product, symbol, market
 
     @staticmethod
+    def _flag(data: dict[str, Any], name: str) -> bool:
+        """A true/false option: JSON booleans, or ``true``/``false`` in a query string."""
+        value = data.get(name, False)
+        if value in (True, "true"):
+            return True
+        if value in (False, "false"):
+            return False
+        raise ControlError(f"{name} must be true or false, got {value!r}")
+
+    @staticmethod
     def _decimal(data: dict[str, Any], name: str) -> Decimal:
         raw = data.get(name)
         try:
@@ -163,6 +173,7 @@ class ControlApi:
             "subscriptions": [f"{p.value}:{s}" for p, s in hub.streams()],
             "messages_sent": hub.messages_sent,
             "requests": self.venue.rest.requests,
+            "errors": list(self.venue.errors),
         }
 
     def book(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -252,7 +263,7 @@ class ControlApi:
             code=int(data["code"]) if data.get("code") is not None else None,
             msg=data.get("msg"),
             remaining=int(count) if count is not None else None,
-            executed=bool(data.get("executed", False)),
+            executed=self._flag(data, "executed"),
         )
         self.venue.faults.endpoints[path] = fault
         return {"path": path, "fault": _describe(fault)}

@@ -59,9 +59,11 @@ class Faults:
     depth: dict[tuple[str, str], DepthFault] = attrs.field(factory=dict)
     refuse_streams: bool = False
 
-    def endpoint(self, path: str) -> EndpointFault | None:
+    def endpoint(self, path: str, *, executed: bool = False) -> EndpointFault | None:
+        """Take one use of the fault on ``path`` of the given kind (before the work, or
+        ``executed``: after it), or None when there is none of that kind."""
         fault = self.endpoints.get(path)
-        if fault is None:
+        if fault is None or fault.executed is not executed:
             return None
         if not fault.take():
             del self.endpoints[path]

@@ -1129,8 +1129,15 @@ class MarketState:
         steps = self._lot_steps * self._rng.randint(1, 5) * self._rng.randint(1, 5)
         return max(self._min_qty_steps, min(steps, self._max_qty_steps))
 
-    def _refill(self, side: BookSide, change: _ChangeSet, target: int) -> None:
-        """Add levels beyond the worst one until the side has ``target`` levels."""
+    def _refill(
+        self, side: BookSide, change: _ChangeSet, target: int, *, beyond: int | None = None
+    ) -> None:
+        """Add levels beyond the worst one until the side has ``target`` levels.
+
+        An empty side restarts near the last price, but never at or inside ``beyond`` (the
+        limit of the taker that emptied it, which may rest there next), and never past the
+        price filter's bounds: at a bound it restarts at the bound itself.
+        """
         ladder = self._ladder(side)
         while len(ladder) < target:
             worst = ladder.worst()
@@ -1140,10 +1147,20 @@ class MarketState:
                     opposite = self._asks.best()
                     start = last - 1 if opposite is None else min(last - 1, opposite - 1)
                     ticks = min(start, self._fair_ticks)
+                    if beyond is not None:
+                        ticks = min(ticks, beyond - 1)
+                    ticks = max(ticks, self._min_ticks)
+                    if opposite is not None and ticks >= opposite:
+                        break  # no room for a bid below the asks
                 else:
                     opposite = self._bids.best()
                     start = last + 1 if opposite is None else max(last + 1, opposite + 1)
                     ticks = max(start, self._fair_ticks)
+                    if beyond is not None:
+                        ticks = max(ticks, beyond + 1)
+                    ticks = min(ticks, self._max_ticks)
+                    if opposite is not None and ticks <= opposite:
+                        break  # no room for an ask above the bids
             elif side is BookSide.BID:
                 ticks = worst - self._rng.randint(1, 3)
             else:
@@ -1378,6 +1395,18 @@ class MarketState:
         rng = self._rng
         activity = self._activity
         events: list[MarketEvent] = []
+        if not self._bids or not self._asks:
+            # Only a user sweep at the price filter's bounds can leave a side empty: refill
+            # what fits and sit this round out until both sides are back.
+            change = _ChangeSet()
+            for book_side in (BookSide.BID, BookSide.ASK):
+                if not self._ladder(book_side):
+                    self._refill(book_side, change, self._depth_levels)
+            update = self._emit(change, now_ms)
+            if update is not None:
+                events.append(update)
+            if not self._bids or not self._asks:
+                return events
         self._drift(now_ms)
         kinds = (
             ["add"] * rng.randint(0, 2 * activity.maker_adds_per_step)
@@ -1558,7 +1587,7 @@ class MarketState:
         )
         for book_side in (BookSide.BID, BookSide.ASK):
             if not self._ladder(book_side):
-                self._refill(book_side, change, self._depth_levels)
+                self._refill(book_side, change, self._depth_levels, beyond=limit_ticks)
         return sweep, self._emit(change, now_ms)
 
     @_in_context

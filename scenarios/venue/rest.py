@@ -8,6 +8,7 @@ endpoint's security type, then answer.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -24,7 +25,7 @@ from scenarios.venue.faults import EndpointFault
 from scenarios.venue.feeds import kline_arguments, precision_of, ticker_arguments
 from scenarios.venue.http import Request, Response, parse_params, read_body, send_response
 from scenarios.venue.instruments import Instrument, Product, exchange_info_json
-from scenarios.venue.limits import endpoint_cost
+from scenarios.venue.limits import EndpointCost, endpoint_cost
 from scenarios.venue.market import (
     FUTURES_KLINE_INTERVALS,
     SPOT_KLINE_INTERVALS,
@@ -509,48 +510,75 @@ class RestServer:
             return Response.error(error)
         request = Request(method, path, raw_query, raw_body, params, headers, client)
         venue = self.venue
-        fault = venue.faults.endpoint(path)
-        if fault is not None and not fault.executed:
+        fault = venue.faults.endpoint(path, executed=False)
+        if fault is not None:
             faulty = await _apply_fault(fault)
             if faulty is not None:
                 return faulty
         now = venue.clock.now_ms()
         try:
             cost = endpoint_cost(product.value, method, path, params)
+            # Spot order endpoints cost weight only when they fail (since 2026-04-02).
+            upfront = 0 if cost.free_on_success else cost.weight
             rate_headers = venue.limiter.charge(
-                product.value, client, cost.weight, 0, now, bucket=cost.bucket
+                product.value, client, upfront, 0, now, bucket=cost.bucket
             )
         except VenueError as error:
             return Response.error(error)
         try:
-            key = authenticate(
-                venue.keys,
-                route.security,
-                headers,
-                raw_query,
-                raw_body,
-                params,
-                now,
-                product.value,
-            )
-            if cost.orders:
-                # Weight counts per IP; orders per account, known once authenticated.
-                rate_headers = venue.limiter.charge(
-                    product.value,
-                    client,
-                    0,
-                    cost.orders,
-                    now,
-                    account=None if key is None else key.api_key,
-                    requests=0,
-                )
-            payload = route.handler(Call(venue, request, product, now, key))
+            return await self._work(request, route, product, cost, rate_headers, now)
         except VenueError as error:
+            if cost.free_on_success and cost.weight:
+                # Over the limit now? The failure being reported already is the answer.
+                with contextlib.suppress(VenueError):
+                    rate_headers = venue.limiter.charge(
+                        product.value, client, cost.weight, 0, now, requests=0
+                    )
             return Response.error(error, rate_headers)
+
+    async def _work(
+        self,
+        request: Request,
+        route: Route,
+        product: Product,
+        cost: EndpointCost,
+        rate_headers: dict[str, str],
+        now: int,
+    ) -> Response:
+        """Authenticate, count orders per account, run the handler, apply executed faults.
+
+        Raises:
+            VenueError: what the client is answered (the caller charges failed weight).
+        """
+        venue = self.venue
+        headers, raw_query, raw_body, params = (
+            request.headers,
+            request.raw_query,
+            request.raw_body,
+            request.params,
+        )
+        key = authenticate(
+            venue.keys, route.security, headers, raw_query, raw_body, params, now, product.value
+        )
+        if cost.orders:
+            # Weight counts per IP; orders per account, known once authenticated.
+            rate_headers = venue.limiter.charge(
+                product.value,
+                request.client,
+                0,
+                cost.orders,
+                now,
+                account=None if key is None else key.api_key,
+                requests=0,
+            )
+        try:
+            payload = route.handler(Call(venue, request, product, now, key))
         except MarketQueryError as error:
-            return Response.error(VenueError(error.code, error.message), rate_headers)
-        if fault is not None and fault.executed:
-            # The work is done (an order placed); the client only learns of a failure.
+            raise VenueError(error.code, error.message) from None
+        # An executed fault applies only to a request that did its work (an order placed):
+        # the client then learns of a failure. Requests refused earlier leave it armed.
+        fault = venue.faults.endpoint(request.path, executed=True)
+        if fault is not None:
             faulty = await _apply_fault(fault)
             if faulty is not None:
                 return faulty

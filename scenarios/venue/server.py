@@ -99,14 +99,33 @@ class Venue:
         self.send_buffer = SEND_BUFFER
         #: Stream connections are closed after this long, as Binance does after 24 hours.
         self.max_connection_s = 24 * 3600.0
+        #: Venue bugs met by background work (the last 100), for tests and ``/_venue/state``.
+        self.errors: list[str] = []
 
     def instrument(self, product: Product, symbol: str) -> Instrument | None:
         return self.instruments[product].get(symbol)
 
     def on_market(self, product: Product, symbol: str, events: list[Any]) -> None:
-        """Events a market produced outside the engines: the engine first, then the feeds."""
-        self.engines[product].on_market(symbol, events)
-        self.feeds.on_market(product, symbol, events)
+        """Events a market produced outside the engines: the engine first, then the feeds.
+
+        The feeds get the events even when the engine fails on them: the book has changed,
+        and a diff-depth stream that skipped the change would leave every client's book wrong.
+        """
+        try:
+            self.engines[product].on_market(symbol, events)
+        finally:
+            self.feeds.on_market(product, symbol, events)
+
+    def _step(self, product: Product, market: MarketState, now_ms: int) -> None:
+        self.on_market(product, market.instrument.symbol, market.step(now_ms))
+
+    def _survive(self, where: str, action: Any, *args: Any) -> None:
+        """Run one piece of background work; a venue bug there is recorded, not fatal."""
+        try:
+            action(*args)
+        except Exception as exc:
+            self.errors.append(f"{where}: {type(exc).__name__}: {exc}")
+            del self.errors[:-100]
 
     def ready_line(self) -> dict[str, Any]:
         """The JSON object ``tern venue`` prints once serving."""
@@ -127,10 +146,12 @@ class Venue:
             now = self.clock.now_ms()
             if not self.paused:
                 for (product, symbol), market in self.markets.items():
-                    self.on_market(product, symbol, market.step(now))
-            for engine in self.engines.values():
-                engine.on_time(now)
-            self.user_data.on_time(now)
+                    self._survive(
+                        f"{product.value} {symbol} step", self._step, product, market, now
+                    )
+            for product, engine in self.engines.items():
+                self._survive(f"{product.value} engine tick", engine.on_time, now)
+            self._survive("user data tick", self.user_data.on_time, now)
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled. ``task_status.started()`` once the socket listens."""

@@ -85,21 +85,44 @@ class _Session:
         self.logon_subscriptions: set[int] = set()
         self.next_subscription_id = 0
         self.after_reply: list[dict[str, Any]] = []
+        #: Cancelled to close the connection (a client too slow to take what it is sent).
+        self.scope: trio.CancelScope | None = None
+        self.close_reason: tuple[int, str] | None = None
 
     def push(self, message: dict[str, Any]) -> bool:
-        """Queue one message for the client; False once the connection is gone or stuck."""
+        """Queue one message for the client; False once the connection is gone or stuck.
+
+        A client whose queue is full is too slow: its connection is closed (1008), as a
+        market-stream connection would be, rather than its events silently dropped.
+        """
         if self.outgoing is None:
             return False
         try:
             self.outgoing.send_nowait(orjson.dumps(message))
-        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+        except trio.WouldBlock:
+            self.close(1008, "client too slow")
+            return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
         return True
 
+    def close(self, code: int, reason: str) -> None:
+        if self.close_reason is None:
+            self.close_reason = (code, reason)
+        if self.scope is not None:
+            self.scope.cancel()
 
-async def _forward(pending: trio.MemoryReceiveChannel[bytes], send: Any) -> None:
+
+async def _forward(
+    pending: trio.MemoryReceiveChannel[bytes], send: Any, session: _Session, slow_s: float
+) -> None:
+    """Send queued messages; a client that takes nothing for ``slow_s`` is disconnected."""
     async for message in pending:
-        await send({"type": "websocket.send", "text": message.decode()})
+        with trio.move_on_after(slow_s) as stuck:
+            await send({"type": "websocket.send", "text": message.decode()})
+        if stuck.cancelled_caught:
+            session.close(1008, "client too slow")
+            return
 
 
 class WsApiServer:
@@ -145,7 +168,8 @@ class WsApiServer:
         session.outgoing = outgoing
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_forward, pending, send)
+                session.scope = nursery.cancel_scope
+                nursery.start_soon(_forward, pending, send, session, self.venue.slow_client_s)
                 while True:
                     incoming = await receive()
                     if incoming["type"] == "websocket.disconnect":
@@ -153,30 +177,50 @@ class WsApiServer:
                     text = incoming.get("text")
                     if text is None and incoming.get("bytes") is not None:
                         text = incoming["bytes"].decode("utf-8", "replace")
-                    try:
-                        reply = self.answer(session, text or "")
-                    except Exception as exc:  # a venue bug: answer like Binance's 500
-                        reply = payloads.ws_api_error(
-                            None,
-                            status=500,
-                            code=-1000,
-                            message=(
-                                f"An unknown error occurred while processing the request. ({exc})"
-                            ),
-                        )
-                    await outgoing.send(orjson.dumps(reply))
-                    # Events a request caused (eventStreamTerminated after an unsubscribe)
-                    # follow its response.
-                    while session.after_reply:
-                        await outgoing.send(orjson.dumps(session.after_reply.pop(0)))
+                    reply = self.answer(session, text or "")
+                    with trio.move_on_after(self.venue.slow_client_s) as stuck:
+                        await outgoing.send(orjson.dumps(reply))
+                        # Events a request caused (eventStreamTerminated after an
+                        # unsubscribe) follow its response.
+                        while session.after_reply:
+                            await outgoing.send(orjson.dumps(session.after_reply.pop(0)))
+                    if stuck.cancelled_caught:
+                        session.close(1008, "client too slow")
                 nursery.cancel_scope.cancel()
         finally:
             session.outgoing = None
             for subscriber in session.subscriptions.values():
                 self.venue.user_data.remove(subscriber)
+            session.subscriptions.clear()
+            if session.close_reason is not None:
+                code, reason = session.close_reason
+                with trio.move_on_after(1) as timeout:
+                    timeout.shield = True
+                    await send({"type": "websocket.close", "code": code, "reason": reason})
 
     def answer(self, session: _Session, text: str) -> dict[str, Any]:
-        """One request in, one response out."""
+        """One request in, one response out; a venue bug is Binance's 500, with the id."""
+        try:
+            return self._answer(session, text)
+        except Exception as exc:
+            request_id = None
+            try:
+                request = orjson.loads(text)
+                if isinstance(request, dict) and isinstance(request.get("id"), str | int):
+                    request_id = request["id"]
+            except orjson.JSONDecodeError:
+                pass
+            return payloads.ws_api_error(
+                request_id,
+                status=500,
+                code=-1000,
+                message=(
+                    "An unknown error occurred while processing the request. "
+                    f"({type(exc).__name__})"
+                ),
+            )
+
+    def _answer(self, session: _Session, text: str) -> dict[str, Any]:
         venue = self.venue
         now = venue.clock.now_ms()
         try:
@@ -230,11 +274,27 @@ class WsApiServer:
                         account=None if key is None else key.api_key,
                         requests=0,
                     )
-                result = engine_method.handler(self._call(session, params, key))
+                # Order-placing methods report the account's ORDERS counts too.
+                account = None if key is None or not engine_method.orders else key.api_key
+                try:
+                    result = engine_method.handler(self._call(session, params, key))
+                except VenueError as error:
+                    return payloads.ws_api_error(
+                        request_id,
+                        status=error.http_status,
+                        code=error.code,
+                        message=error.msg,
+                        data=error.data,
+                        rate_limits=self._limits(session, now, orders_of=account)
+                        if wants_limits
+                        else None,
+                    )
                 return payloads.ws_api_response(
                     request_id,
                     result,
-                    rate_limits=self._limits(session, now) if wants_limits else None,
+                    rate_limits=self._limits(session, now, orders_of=account)
+                    if wants_limits
+                    else None,
                 )
             if handler is None:
                 raise VenueError.unsupported_operation(product=session.product.value)
@@ -261,13 +321,17 @@ class WsApiServer:
             request_id, result, rate_limits=self._limits(session, now) if wants_limits else None
         )
 
-    def _limits(self, session: _Session, now: int) -> list[dict[str, Any]]:
-        """The request-weight limits with their counts (order limits come with orders)."""
+    def _limits(
+        self, session: _Session, now: int, *, orders_of: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The request-weight limits with their counts, plus the ORDERS limits with the
+        account's counts for methods that place orders (as Binance reports them)."""
         pool = self.venue.limiter.pool(session.product.value)
         return [
             entry
-            for entry in self.venue.limiter.report(pool, session.client, now)
+            for entry in self.venue.limiter.report(pool, session.client, now, account=orders_of)
             if entry["rateLimitType"] == "REQUEST_WEIGHT"
+            or (orders_of is not None and entry["rateLimitType"] == "ORDERS")
         ]
 
     def _call(self, session: _Session, params: dict[str, Any], key: ApiKey | None = None) -> Call:

@@ -335,3 +335,36 @@ def test_user_orders_are_conserved_and_the_book_replays(seed: int, actions: list
     _, bids, asks = market.depth(5000)
     assert book[BookSide.BID] == dict(bids)
     assert book[BookSide.ASK] == dict(asks)
+
+
+def test_a_limit_taker_that_empties_a_side_can_rest_at_its_limit() -> None:
+    market = quiet_market()
+    step = market.instrument.step_size
+    worst_ask = max(price for price, _ in market.top(1000)[1])
+    limit = worst_ask + 10 * market.instrument.tick_size
+    everything = market.available(Side.BUY, None)
+    result = market.match(Side.BUY, everything + step, T0, limit_price=limit)
+    assert result.filled == everything
+    best_ask = market.best(BookSide.ASK)
+    assert best_ask is not None
+    assert best_ask > limit, "the refilled side starts beyond the taker's limit"
+    update = market.rest(Order("rest"), Side.BUY, limit, step, T0)
+    assert (limit, step) in update.bids
+
+
+def test_a_side_swept_at_the_price_filter_bound_comes_back() -> None:
+    market = MarketState(
+        instrument(Product.SPOT), rng=random.Random(5), now_ms=T0, activity=ActivityConfig()
+    )
+    tick = market.instrument.tick_size
+    market.set_price(market.instrument.min_price + 3 * tick, T0)
+    for n in range(3):
+        everything = market.available(Side.SELL, None)
+        if everything:
+            market.match(Side.SELL, everything, T0 + n)
+    for n in range(1, 50):
+        market.step(T0 + n * 100)
+        bid, ask = market.best(BookSide.BID), market.best(BookSide.ASK)
+        assert bid is not None
+        assert ask is not None
+        assert bid < ask
