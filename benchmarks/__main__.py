@@ -11,7 +11,7 @@ import os
 import platform
 import sys
 
-from benchmarks import venue
+from benchmarks import connectivity, venue
 from benchmarks.foundation import Result, run_all
 
 
@@ -52,11 +52,36 @@ def main() -> int:
         unit = "messages/s" if "stream" in name else "requests/s"
         measured = tuple(bench() for _ in range(max(1, min(args.runs, 3))))
         results.append(Result(name, unit, measured, target, note))
+    latency_plans = [
+        (
+            "REST client overhead",
+            connectivity.rest_overhead_beyond_httpx,
+            150,
+            "signed GET through RestClient.call minus the same request on httpx's transport "
+            "alone: admission, stamp, encode, sign, parse (p50, µs)",
+        ),
+        (
+            "REST client + httpx over raw h11",
+            connectivity.rest_overhead,
+            400,
+            "the same call minus a raw h11 round trip: tern's work plus httpx's (p50, µs)",
+        ),
+    ]
+    for name, bench, target, note in latency_plans:
+        if args.only is not None and args.only not in name:
+            continue
+        measured = tuple(bench() for _ in range(max(1, min(args.runs, 3))))
+        results.append(Result(name, "µs", measured, target, note, lower_is_better=True))
     width = max(len(r.name) for r in results)
     missed = 0
     for result in results:
-        runs = ", ".join(f"{value / 1000:,.0f}k" for value in sorted(result.runs))
-        verdict = "ok" if result.met else "BELOW TARGET"
+        if result.unit == "µs":
+            runs = ", ".join(f"{value:,.0f}" for value in sorted(result.runs))
+        else:
+            runs = ", ".join(f"{value / 1000:,.0f}k" for value in sorted(result.runs))
+        verdict = (
+            "ok" if result.met else ("ABOVE TARGET" if result.lower_is_better else "BELOW TARGET")
+        )
         missed += not result.met
         print(
             f"{result.name:<{width}}  {result.median:>12,.0f} {result.unit}  "

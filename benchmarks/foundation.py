@@ -60,6 +60,8 @@ class Result:
     runs: tuple[float, ...]
     target: float
     note: str
+    #: Latencies: the median must stay at or below the target.
+    lower_is_better: bool = False
 
     @property
     def median(self) -> float:
@@ -67,6 +69,8 @@ class Result:
 
     @property
     def met(self) -> bool:
+        if self.lower_is_better:
+            return self.median <= self.target
         return self.median >= self.target
 
 
