@@ -1,7 +1,8 @@
 """The ``tern`` command.
 
-Exit codes: 0 success; 1 a session that did not end cleanly, or a replay divergence;
-2 bad usage, bad config, or a journal that is missing, locked or unreadable.
+Exit codes: 0 success; 1 a session that did not end cleanly, a replay divergence, or a
+client ``tern check`` found unusable; 2 bad usage, bad config, or a journal that is missing,
+locked or unreadable.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 import orjson
 import trio
 
+from actors.binance.venues import VenueError
 from actors.bus import BusClosed
 from actors.config import Config, ConfigError, config_from_dict, load_config
+from actors.connectivity import check_clients
 from actors.replay import ReplayReport, replay
 from actors.runtime import SessionResult, event_counts, run_session
 from events.codec import DecodeError, default_codec
@@ -40,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a supervisor session from a TOML config")
     run.add_argument("config", type=Path)
     run.add_argument("--seconds", type=float, help="stop after this many seconds")
+
+    check = commands.add_parser(
+        "check", help="connect every client of a config once and say whether it is usable"
+    )
+    check.add_argument("config", type=Path)
 
     demo = commands.add_parser("demo", help="run the demo: no keys, no network")
     demo.add_argument("--seconds", type=float, default=30.0, help="how long (default 30)")
@@ -91,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(load_config(args.config), args.seconds)
+        if args.command == "check":
+            return _check(load_config(args.config), args.config)
         if args.command == "demo":
             return _demo(args)
         if args.command == "replay":
@@ -112,6 +122,28 @@ def _run(config: Config, seconds: float | None) -> int:
     result = trio.run(lambda: run_session(config, seconds=seconds))
     _print_summary(result, config)
     return result.exit_code
+
+
+def _check(config: Config, path: Path) -> int:
+    """``tern check``: 0 when every client is usable, 1 otherwise (reasons printed)."""
+    if not config.clients:
+        raise UsageError(f"{path} has no [[clients]] to check")
+    try:
+        results = trio.run(check_clients, config.clients)
+    except VenueError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    for result in results:
+        print("\n".join(result.lines))
+        if result.usable:
+            print("  => usable")
+        else:
+            print("  => NOT usable: " + "; ".join(result.problems))
+    unusable = [result.name for result in results if not result.usable]
+    if unusable:
+        print(f"{len(unusable)} of {len(results)} clients not usable: {', '.join(unusable)}")
+        return 1
+    print(f"all {len(results)} clients usable")
+    return 0
 
 
 def demo_config(journal_dir: Path, seed: int) -> Config:

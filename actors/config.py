@@ -53,7 +53,9 @@ from actors.supervisor import RestartPolicy
 from events.journal import FsyncPolicy
 
 #: Names the runtime itself publishes under; actors may not take them.
-RESERVED_NAMES = frozenset({"runtime", "supervisor", "journal", "timers", "synthetic-market"})
+RESERVED_NAMES = frozenset(
+    {"runtime", "supervisor", "journal", "timers", "synthetic-market", "connectivity"}
+)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 #: Parameter names that hold secrets; such params are refused rather than journaled.
 _SECRET_NAMES = frozenset(

@@ -29,6 +29,8 @@ from actors.base import FoldActor
 from actors.bus import Bus, BusClosed
 from actors.clock import Clock, LiveClock
 from actors.config import Config, config_to_dict, load_strategy_class
+from actors.connectivity import NAME as CONNECTIVITY_NAME
+from actors.connectivity import ConnectivityActor
 from actors.fold import FoldRunner
 from actors.supervisor import ChildSpec, RestartPolicy, Supervisor, failure_leaves
 from actors.synthetic import NAME as SYNTHETIC_NAME
@@ -295,6 +297,15 @@ def _children(config: Config, extra: Sequence[ChildSpec]) -> list[ChildSpec]:
         "window_s": policy.window_s,
     }
     children = [ChildSpec(name=TimerService.name, factory=TimerService, **common)]
+    if config.clients:
+        # The edge before the folds: their first requests find it serving.
+        children.append(
+            ChildSpec(
+                name=CONNECTIVITY_NAME,
+                factory=lambda: ConnectivityActor(config.clients, seed=config.seed),
+                **common,
+            )
+        )
     for spec in fold_specs(config):
         children.append(
             ChildSpec(

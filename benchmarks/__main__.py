@@ -11,7 +11,7 @@ import os
 import platform
 import sys
 
-from benchmarks import connectivity, venue
+from benchmarks import connectivity, stream_journal, venue
 from benchmarks.foundation import Result, run_all
 
 
@@ -45,11 +45,20 @@ def main() -> int:
             2_000,
             "16 connections, signed Spot LIMIT place then cancel; requests/s completed",
         ),
+        (
+            "stream frames -> journal",
+            stream_journal.frames_to_journal,
+            30_000,
+            "Spot depth frames over a loopback WebSocket, through the connectivity actor "
+            "into a file journal (per_batch fsync); frames/s",
+        ),
     ]
     for name, bench, target, note in plans:
         if args.only is not None and args.only not in name:
             continue
-        unit = "messages/s" if "stream" in name else "requests/s"
+        unit = (
+            "frames/s" if "frames" in name else ("messages/s" if "stream" in name else "requests/s")
+        )
         measured = tuple(bench() for _ in range(max(1, min(args.runs, 3))))
         results.append(Result(name, unit, measured, target, note))
     latency_plans = [

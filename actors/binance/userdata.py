@@ -426,7 +426,7 @@ def _closed(exc: ConnectionClosed) -> _End:
     if reason is None or reason.code == 1006:
         return _End("connection lost")
     words = f": {reason.reason}" if reason.reason else ""
-    return _End(f"closed by server ({reason.code}{words})", code=reason.code)
+    return _End(f"closed by server ({int(reason.code)}{words})", code=int(reason.code))
 
 
 def _describe(exc: HandshakeError) -> str:

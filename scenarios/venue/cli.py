@@ -107,7 +107,8 @@ def tern_config(venue: Venue) -> str:
         "",
     ]
     rows = [
-        ("spot", "spot", urls["ws"]["spot"], urls["ws_api"]["spot"], urls["ws"]["spot"]),
+        # Spot's user data comes over the WS-API: it has no user-stream base.
+        ("spot", "spot", urls["ws"]["spot"], urls["ws_api"]["spot"], None),
         ("usdm", "usdt_futures", urls["ws"]["usdm"], urls["ws_api"]["usdm"], urls["ws"]["usdm"]),
         (
             "coinm",
@@ -126,9 +127,10 @@ def tern_config(venue: Venue) -> str:
             f"base_url_http = {json.dumps(urls['rest'])}",
             f"base_url_ws = {json.dumps(ws)}",
             f"base_url_ws_api = {json.dumps(ws_api)}",
-            f"base_url_ws_stream = {json.dumps(ws_stream)}",
             f"api_key = {json.dumps(key.api_key)}",
         ]
+        if ws_stream is not None:
+            lines.insert(-1, f"base_url_ws_stream = {json.dumps(ws_stream)}")
         if key.secret is not None:
             lines.append(f"api_secret = {json.dumps(key.secret)}")
         else:

@@ -853,3 +853,20 @@ def test_too_many_streams_changes_nothing() -> None:
         client.subscribe("t", ["d@trade", "e@trade"])
     assert list(client.subscriptions()) == ["a@trade", "b@trade", "c@trade"]
     client.subscribe("t", ["a@trade", "d@trade"])
+
+
+def test_a_server_close_code_is_reported_as_a_plain_int_the_journal_can_encode() -> None:
+    from trio_websocket import CloseReason, ConnectionClosed
+    from wsproto.frame_protocol import CloseReason as WsprotoCode
+
+    from actors.binance import streams, userdata
+    from events.codec import default_codec
+    from events.connectivity import StreamDisconnected
+
+    closed = ConnectionClosed(CloseReason(WsprotoCode.GOING_AWAY, "bye"))
+    for module in (streams, userdata):
+        end = module._closed(closed)
+        assert type(end.code) is int
+        assert end.code == 1001
+        event = StreamDisconnected(client="c", connection="x", reason=end.reason, code=end.code)
+        assert b'"code":1001' in default_codec().encode_event(event)
