@@ -86,11 +86,6 @@ class LimitKind(enum.Enum):
     RAW_REQUESTS = "RAW_REQUESTS"
 
 
-def _positive(_instance: object, attribute: attrs.Attribute, value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be >= 1, got {value}")
-
-
 @attrs.frozen(kw_only=True)
 class RateLimit:
     """One ``exchangeInfo.rateLimits`` entry.
@@ -104,7 +99,7 @@ class RateLimit:
 
     kind: LimitKind
     interval: str = attrs.field(validator=attrs.validators.in_(tuple(_UNIT_MS)))
-    interval_num: int = attrs.field(validator=_positive)
+    interval_num: int = attrs.field(validator=attrs.validators.gt(0))
     limit: int = attrs.field(validator=attrs.validators.ge(0))
 
     @property

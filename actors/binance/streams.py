@@ -193,27 +193,17 @@ class TooManyStreams(ValueError):
     """A subscription would need more than ``max_connections`` connections."""
 
 
-def _positive(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be positive, got {value!r}")
-
-
-def _positive_or_none(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None:
-        _positive(_instance, attribute, value)
-
-
-def _non_negative(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value >= 0:
-        raise ValueError(f"{attribute.name} must not be negative, got {value!r}")
-
-
 def _per_connection(_instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
     if not 1 <= value <= MAX_STREAMS_PER_CONNECTION:
         raise ValueError(
             f"{attribute.name} must be between 1 and {MAX_STREAMS_PER_CONNECTION} "
             f"(Binance's cap), got {value!r}"
         )
+
+
+_POSITIVE = attrs.validators.gt(0)
+_NON_NEGATIVE = attrs.validators.ge(0)
+_POSITIVE_OR_NONE = attrs.validators.optional(attrs.validators.gt(0))
 
 
 @attrs.frozen(kw_only=True)
@@ -248,29 +238,29 @@ class StreamSettings:
     """
 
     streams_per_connection: int = attrs.field(default=200, validator=_per_connection)
-    max_connections: int = attrs.field(default=64, validator=_positive)
+    max_connections: int = attrs.field(default=64, validator=_POSITIVE)
     streams_per_message: int = attrs.field(default=200, validator=_per_connection)
-    messages_per_second: int = attrs.field(default=5, validator=_positive)
-    reserved_messages: int = attrs.field(default=1, validator=_non_negative)
-    throttle_margin_s: float = attrs.field(default=0.1, validator=_non_negative)
-    coalesce_s: float = attrs.field(default=0.02, validator=_non_negative)
-    connect_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    send_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    close_timeout_s: float = attrs.field(default=5.0, validator=_positive)
-    reply_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    emit_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    liveness_s: float | None = attrs.field(default=60.0, validator=_positive_or_none)
-    probe_after_s: float | None = attrs.field(default=20.0, validator=_positive_or_none)
-    pong_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    rotate_after_s: float = attrs.field(default=23.5 * 3600, validator=_positive)
-    rotation_overlap_s: float = attrs.field(default=1.0, validator=_non_negative)
-    backoff_initial_s: float = attrs.field(default=0.5, validator=_positive)
-    backoff_factor: float = attrs.field(default=2.0, validator=_positive)
-    backoff_max_s: float = attrs.field(default=30.0, validator=_positive)
-    backoff_jitter: float = attrs.field(default=0.25, validator=_non_negative)
-    stable_after_s: float = attrs.field(default=30.0, validator=_non_negative)
-    idle_close_s: float = attrs.field(default=5.0, validator=_non_negative)
-    max_message_bytes: int = attrs.field(default=16 * 2**20, validator=_positive)
+    messages_per_second: int = attrs.field(default=5, validator=_POSITIVE)
+    reserved_messages: int = attrs.field(default=1, validator=_NON_NEGATIVE)
+    throttle_margin_s: float = attrs.field(default=0.1, validator=_NON_NEGATIVE)
+    coalesce_s: float = attrs.field(default=0.02, validator=_NON_NEGATIVE)
+    connect_timeout_s: float = attrs.field(default=10.0, validator=_POSITIVE)
+    send_timeout_s: float = attrs.field(default=10.0, validator=_POSITIVE)
+    close_timeout_s: float = attrs.field(default=5.0, validator=_POSITIVE)
+    reply_timeout_s: float = attrs.field(default=10.0, validator=_POSITIVE)
+    emit_timeout_s: float = attrs.field(default=10.0, validator=_POSITIVE)
+    liveness_s: float | None = attrs.field(default=60.0, validator=_POSITIVE_OR_NONE)
+    probe_after_s: float | None = attrs.field(default=20.0, validator=_POSITIVE_OR_NONE)
+    pong_timeout_s: float = attrs.field(default=10.0, validator=_POSITIVE)
+    rotate_after_s: float = attrs.field(default=23.5 * 3600, validator=_POSITIVE)
+    rotation_overlap_s: float = attrs.field(default=1.0, validator=_NON_NEGATIVE)
+    backoff_initial_s: float = attrs.field(default=0.5, validator=_POSITIVE)
+    backoff_factor: float = attrs.field(default=2.0, validator=_POSITIVE)
+    backoff_max_s: float = attrs.field(default=30.0, validator=_POSITIVE)
+    backoff_jitter: float = attrs.field(default=0.25, validator=_NON_NEGATIVE)
+    stable_after_s: float = attrs.field(default=30.0, validator=_NON_NEGATIVE)
+    idle_close_s: float = attrs.field(default=5.0, validator=_NON_NEGATIVE)
+    max_message_bytes: int = attrs.field(default=16 * 2**20, validator=_POSITIVE)
 
     def __attrs_post_init__(self) -> None:
         if self.reserved_messages >= self.messages_per_second:

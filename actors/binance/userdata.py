@@ -154,19 +154,9 @@ ListenKeyRest = Callable[[str, str], Awaitable[Mapping[str, Any]]]
 _MAX_RETRY_AFTER_S = 3 * 24 * 3600.0  # Binance's longest ban
 
 
-def _positive(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be positive, got {value!r}")
-
-
-def _positive_or_none(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None:
-        _positive(_instance, attribute, value)
-
-
-def _non_negative(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value >= 0:
-        raise ValueError(f"{attribute.name} must not be negative, got {value!r}")
+_POSITIVE = attrs.validators.gt(0)
+_NON_NEGATIVE = attrs.validators.ge(0)
+_POSITIVE_OR_NONE = attrs.validators.optional(attrs.validators.gt(0))
 
 
 @attrs.frozen(kw_only=True)
@@ -199,27 +189,27 @@ class UserSessionSettings:
         max_message_bytes: larger frames close the connection (trio-websocket's limit).
     """
 
-    connect_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    send_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    close_timeout_s: float = attrs.field(default=5.0, validator=_positive)
-    reply_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    emit_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    handoff_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    rest_timeout_s: float = attrs.field(default=30.0, validator=_positive)
-    admit_timeout_s: float = attrs.field(default=30.0, validator=_positive)
-    probe_after_s: float = attrs.field(default=30.0, validator=_positive)
-    pong_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    rotate_after_s: float = attrs.field(default=23.5 * 3600, validator=_positive)
-    keepalive_every_s: float = attrs.field(default=30 * 60.0, validator=_positive)
-    keepalive_retry_s: float = attrs.field(default=60.0, validator=_positive)
-    listen_key_validity_s: float = attrs.field(default=60 * 60.0, validator=_positive)
-    backoff_initial_s: float = attrs.field(default=0.5, validator=_positive)
-    backoff_factor: float = attrs.field(default=2.0, validator=_positive)
-    backoff_max_s: float = attrs.field(default=30.0, validator=_positive)
-    backoff_jitter: float = attrs.field(default=0.25, validator=_non_negative)
-    stable_after_s: float = attrs.field(default=30.0, validator=_non_negative)
-    recv_window_ms: int | None = attrs.field(default=None, validator=_positive_or_none)
-    max_message_bytes: int = attrs.field(default=16 * 2**20, validator=_positive)
+    connect_timeout_s: float = attrs.field(default=10.0, validator=_POSITIVE)
+    send_timeout_s: float = attrs.field(default=10.0, validator=_POSITIVE)
+    close_timeout_s: float = attrs.field(default=5.0, validator=_POSITIVE)
+    reply_timeout_s: float = attrs.field(default=10.0, validator=_POSITIVE)
+    emit_timeout_s: float = attrs.field(default=10.0, validator=_POSITIVE)
+    handoff_timeout_s: float = attrs.field(default=10.0, validator=_POSITIVE)
+    rest_timeout_s: float = attrs.field(default=30.0, validator=_POSITIVE)
+    admit_timeout_s: float = attrs.field(default=30.0, validator=_POSITIVE)
+    probe_after_s: float = attrs.field(default=30.0, validator=_POSITIVE)
+    pong_timeout_s: float = attrs.field(default=10.0, validator=_POSITIVE)
+    rotate_after_s: float = attrs.field(default=23.5 * 3600, validator=_POSITIVE)
+    keepalive_every_s: float = attrs.field(default=30 * 60.0, validator=_POSITIVE)
+    keepalive_retry_s: float = attrs.field(default=60.0, validator=_POSITIVE)
+    listen_key_validity_s: float = attrs.field(default=60 * 60.0, validator=_POSITIVE)
+    backoff_initial_s: float = attrs.field(default=0.5, validator=_POSITIVE)
+    backoff_factor: float = attrs.field(default=2.0, validator=_POSITIVE)
+    backoff_max_s: float = attrs.field(default=30.0, validator=_POSITIVE)
+    backoff_jitter: float = attrs.field(default=0.25, validator=_NON_NEGATIVE)
+    stable_after_s: float = attrs.field(default=30.0, validator=_NON_NEGATIVE)
+    recv_window_ms: int | None = attrs.field(default=None, validator=_POSITIVE_OR_NONE)
+    max_message_bytes: int = attrs.field(default=16 * 2**20, validator=_POSITIVE)
 
     def __attrs_post_init__(self) -> None:
         if self.backoff_jitter >= 1:
