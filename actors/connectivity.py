@@ -144,6 +144,13 @@ _IN_FLIGHT_LOST = (
 )
 
 
+_EXCHANGE_INFO = {
+    AccountType.SPOT: "/api/v3/exchangeInfo",
+    AccountType.USDT_FUTURES: "/fapi/v1/exchangeInfo",
+    AccountType.COIN_FUTURES: "/dapi/v1/exchangeInfo",
+}
+
+
 @attrs.define(eq=False)
 class _Client:
     """One configured client's resources inside the actor.
@@ -281,6 +288,7 @@ class ConnectivityActor:
                     for client in self._clients.values():
                         if client.rest is not None:
                             nursery.start_soon(client.rest.keep_clock_synced)
+                            nursery.start_soon(self._load_limits, client)
                             nursery.start_soon(self._user_data, ctx, client, history)
                     restored = self._restore(history)
                     if history.incarnations:
@@ -344,6 +352,38 @@ class ConnectivityActor:
             client.problem = f"client {config.name!r}: the API secret cannot sign: {exc}"
             logger.error("%s", client.problem)
         return client
+
+    async def _load_limits(self, client: _Client) -> None:
+        """Read the limits in force from ``exchangeInfo.rateLimits`` into the shared limiter.
+
+        Until they arrive (or if they never do) the documented defaults apply, corrected by
+        Binance's response headers.
+        """
+        assert client.rest is not None
+        config = client.config
+        answer = await client.rest.call(
+            RestRequest(
+                client=config.name,
+                call_id="rate-limits",
+                method="GET",
+                path=_EXCHANGE_INFO[config.account_type],
+            )
+        )
+        if answer.outcome != "ok":
+            logger.warning(
+                "client %s: exchangeInfo unavailable (%s); default rate limits stay",
+                config.name,
+                answer.message or answer.status,
+            )
+            return
+        try:
+            entries = orjson.loads(answer.body).get("rateLimits")
+            if not isinstance(entries, list) or not entries:
+                raise ValueError("no rateLimits")
+            pool = Pool.SPOT if config.account_type is AccountType.SPOT else Pool.FUTURES
+            client.rest.limiter.update_limits(pool, entries)
+        except (ValueError, AttributeError) as exc:
+            logger.warning("client %s: rateLimits not understood (%s)", config.name, exc)
 
     def _limiter_for(self, config: ClientConfig, clock: ServerClock) -> RateLimiter:
         """The limiter shared by every client of ``config``'s site (it keeps one Spot pool

@@ -592,3 +592,30 @@ async def test_a_restart_resubscribes_reports_the_gap_and_answers_the_lost(venue
             assert (await harness.response("after")).outcome == "ok"
             responses = collections.Counter(r.call_id for r in harness.of(RestResponse))
             assert responses == {"inflight": 1, "poison": 1, "after": 1}
+
+
+async def test_rate_limits_come_from_exchange_info() -> None:
+    from actors.binance.costs import Pool
+    from actors.binance.ratelimit import LimitKind
+
+    with trio.fail_after(30):
+        async with open_venue(
+            VenueConfig(seed=5, tick_ms=50, limits={"spot_weight_1m": 777})
+        ) as venue:
+            actors: list[ConnectivityActor] = []
+
+            def keep(*args: Any, **options: Any) -> ConnectivityActor:
+                actors.append(ConnectivityActor(*args, **options))
+                return actors[-1]
+
+            async with running([spot(venue)], factory=keep):
+                limiter = actors[-1]._limiters[next(iter(actors[-1]._limiters))]
+                while True:
+                    weights = [
+                        rule.limit
+                        for rule in limiter.limits(Pool.SPOT)
+                        if rule.kind is LimitKind.REQUEST_WEIGHT
+                    ]
+                    if weights == [777]:
+                        break
+                    await trio.sleep(0.05)
