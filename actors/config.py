@@ -182,6 +182,9 @@ class ClientConfig:
     log_rejected_due_post_only_as_warning: bool = True
     default_taker_fee: str | None = None
     query_commission_rates: bool = False
+    #: Journal every market-stream frame as received (``stream.frame``), so replay can
+    #: re-parse it; false keeps frames out of the journal.
+    journal_raw_frames: bool = True
 
 
 class _Table:
@@ -385,6 +388,7 @@ def _client(table: _Table) -> ClientConfig:
             ("treat_expired_as_canceled", False),
             ("log_rejected_due_post_only_as_warning", True),
             ("query_commission_rates", False),
+            ("journal_raw_frames", True),
         )
     }
     leverages = table.get("futures_leverages", dict, {}, "a table of symbol = leverage")

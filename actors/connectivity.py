@@ -232,6 +232,10 @@ class ConnectivityActor:
         self.name = name
         self.seed = seed
         self.journal_raw_frames = journal_raw_frames
+        #: Clients whose config turns raw market frames off (``journal_raw_frames = false``).
+        self._quiet_clients = frozenset(
+            config.name for config in clients if not config.journal_raw_frames
+        )
         self.frame_buffer = frame_buffer
         self.stream_settings = dict(stream_settings or {})
         self.rest_options = dict(rest_options or {})
@@ -676,7 +680,11 @@ class ConnectivityActor:
                 busy = window_frames >= BUSY_RATE * (now - window_start)
                 window_start = now
                 window_frames = 0
-            if journal:
+            if not journal:
+                continue
+            if self._quiet_clients:
+                batch = [f for f in batch if f.client not in self._quiet_clients]
+            if batch:
                 await ctx.publish(batch)
         self._pump_finished()
 

@@ -141,3 +141,12 @@ def test_client_secrets_never_reach_the_recorded_config() -> None:
     rebuilt = config_from_dict(recorded)
     assert rebuilt.clients[0].futures_leverages == {"BTCUSDT": 20}
     assert rebuilt.clients[0].api_key is None
+
+
+def test_a_client_can_turn_raw_frames_off_and_a_bad_value_is_named() -> None:
+    client = {"name": "spot", "account_type": "spot"}
+    config = config_from_dict({"clients": [{**client, "journal_raw_frames": False}]})
+    assert config.clients[0].journal_raw_frames is False
+    assert config_from_dict({"clients": [client]}).clients[0].journal_raw_frames is True
+    with pytest.raises(ConfigError, match="journal_raw_frames"):
+        config_from_dict({"clients": [{**client, "journal_raw_frames": "no"}]})

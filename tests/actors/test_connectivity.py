@@ -472,6 +472,25 @@ async def test_frames_can_be_kept_out_of_the_journal(venue) -> None:
             assert not harness.of(StreamFrame)
 
 
+async def test_a_client_can_keep_its_frames_out_of_the_journal(venue) -> None:
+    quiet = attrs.evolve(spot(venue), name="quiet", journal_raw_frames=False)
+    with trio.fail_after(DEADLINE):
+        async with running([spot(venue), quiet]) as harness:
+            for client in ("spot", "quiet"):
+                await harness.send(
+                    SubscribeStreams(client=client, subscriber="t", streams=(DEPTH,))
+                )
+            (connected,) = await harness.wait_for(
+                lambda e: isinstance(e.event, StreamConnected) and e.event.client == "quiet"
+            )
+            await harness.wait_for(
+                lambda e: isinstance(e.event, StreamFrame) and e.event.client == "spot",
+                count=5,
+                after=connected.seq,
+            )
+            assert {frame.client for frame in harness.of(StreamFrame)} == {"spot"}
+
+
 # ------------------------------------------------------------------------------ user data
 
 
