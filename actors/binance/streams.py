@@ -461,6 +461,10 @@ class _Slot:
         self.attend()
 
 
+_MESSAGE_QUEUE = 256
+_RECEIVE_BYTES = 64 * 1024
+
+
 def _open_websocket(settings: StreamSettings) -> Connector:
     def connect(url: str) -> contextlib.AbstractAsyncContextManager[WebSocket]:
         return open_websocket_url(
@@ -468,6 +472,11 @@ def _open_websocket(settings: StreamSettings) -> Connector:
             connect_timeout=settings.connect_timeout_s,
             disconnect_timeout=settings.close_timeout_s,
             max_message_size=settings.max_message_bytes,
+            # trio-websocket's defaults (a queue of one message, 4 KiB reads) cost a task
+            # switch per frame; a deeper queue and larger reads let its reader parse many
+            # frames per wakeup. Backpressure still holds: the queue is bounded.
+            message_queue_size=_MESSAGE_QUEUE,
+            receive_buffer_size=_RECEIVE_BYTES,
         )
 
     return connect
@@ -993,18 +1002,30 @@ class StreamClient:
         """Take every message as it comes: control replies are checked, frames are passed on
         with ``send_nowait``. Ends the link on close, silence, or a full frames channel."""
         liveness = self.settings.liveness_s
+        # One cancel scope for the whole read loop, its deadline moved per message: a scope
+        # per message cost more than parsing the frame.
+        with trio.CancelScope() as silent:
+            await self._read_until_done(slot, link, ws, silent, liveness)
+        if silent.cancelled_caught:
+            link.finish(_End(f"no frame for {liveness:g} s"))
+
+    async def _read_until_done(
+        self,
+        slot: _Slot,
+        link: _Link,
+        ws: WebSocket,
+        silent: trio.CancelScope,
+        liveness: float | None,
+    ) -> None:
         while True:
             deadline = math.inf
             if liveness is not None and link.subscribed:
                 deadline = link.last_frame_at + liveness
-            with trio.move_on_at(deadline) as silent:
-                try:
-                    message = await ws.get_message()
-                except ConnectionClosed as exc:
-                    link.finish(_closed(exc))
-                    return
-            if silent.cancelled_caught:
-                link.finish(_End(f"no frame for {liveness:g} s"))
+            silent.deadline = deadline
+            try:
+                message = await ws.get_message()
+            except ConnectionClosed as exc:
+                link.finish(_closed(exc))
                 return
             received_ns = self._clock()
             now = trio.current_time()
