@@ -30,6 +30,7 @@ from events.base import Envelope, Event
 from events.codec import default_codec
 from events.connectivity import (
     ClockOffset,
+    IpBanned,
     RateLimited,
     RestRequest,
     RestResponse,
@@ -452,6 +453,56 @@ async def test_a_server_close_reconnects_resubscribes_and_frames_resume(venue, c
                 ),
                 count=3,
             )
+            no_failures(harness)
+
+
+async def test_silence_refused_reconnects_5xx_and_a_ban_each_end_in_events(venue, control) -> None:
+    """The rest of the fault matrix through one running actor: a silent stream is replaced,
+    refused handshakes back off and recover, a 5xx read is retried, a ban is journaled; the
+    session keeps going and frames resume."""
+    streams = {**FAST_STREAMS, "liveness_s": 0.5, "probe_after_s": None}
+    with trio.fail_after(DEADLINE):
+        async with running([spot(venue)], stream_settings=streams) as harness:
+            await harness.send(SubscribeStreams(client="spot", subscriber="t", streams=(DEPTH,)))
+            (first,) = await harness.wait_for(lambda e: isinstance(e.event, StreamConnected))
+            # Silence: the market stops; the connection is declared dead and replaced.
+            (await control.post("/_venue/activity", json={"paused": True})).raise_for_status()
+            (silent,) = await harness.wait_for(lambda e: isinstance(e.event, StreamDisconnected))
+            assert "no frame" in silent.event.reason
+            # Refused handshakes while it reconnects, then accepted again.
+            await fault(control, "refuse", refuse=True)
+            await fault(control, "close", code=1001)
+            await trio.sleep(0.5)
+            (await control.delete("/_venue/faults")).raise_for_status()
+            (await control.post("/_venue/activity", json={"paused": False})).raise_for_status()
+            (back,) = await harness.wait_for(
+                lambda e: isinstance(e.event, StreamResubscribed), after=silent.seq
+            )
+            assert back.event.connection != first.event.connection
+            refused = [
+                e.event.reason
+                for e in harness.seen
+                if isinstance(e.event, StreamDisconnected) and e.seq > silent.seq
+            ]
+            assert any("HTTP 503" in reason for reason in refused), refused
+            await harness.wait_for(
+                lambda e: (
+                    isinstance(e.event, StreamFrame) and e.event.connection == back.event.connection
+                ),
+                count=3,
+            )
+            # A 5xx on a read is retried and succeeds.
+            await fault(control, "endpoint", path="/api/v3/depth", http_status=503, count=1)
+            await harness.send(request("/api/v3/depth", call_id="depth", symbol="BTCUSDT"))
+            answer = await harness.response("depth")
+            assert (answer.outcome, answer.attempts) == ("ok", 2)
+            # A ban is journaled; the session goes on.
+            await fault(control, "ban", seconds=60)
+            await harness.send(request("/api/v3/time", call_id="banned"))
+            banned = await harness.response("banned")
+            assert banned.status == 418
+            (ban,) = await harness.wait_for(lambda e: isinstance(e.event, IpBanned))
+            assert ban.event.pool == "spot"
             no_failures(harness)
 
 
