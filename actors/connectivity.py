@@ -70,7 +70,7 @@ from actors.binance.clock import ClockSyncError, ServerClock
 from actors.binance.costs import Pool
 from actors.binance.credentials import Credentials, CredentialsError, load_credentials
 from actors.binance.errors import BinanceError
-from actors.binance.ratelimit import DEFAULT_LIMITS, LimitKind, RateLimiter
+from actors.binance.ratelimit import DEFAULT_LIMITS, LimitKind, RateLimiter, parse_rate_limits
 from actors.binance.rest import RestClient
 from actors.binance.signing import Signer, SigningKeyError, load_signer
 from actors.binance.streams import (
@@ -246,6 +246,7 @@ class ConnectivityActor:
         self.frames_received = 0
         self._clients: dict[str, _Client] = {}
         self._limiters: dict[Site, RateLimiter] = {}
+        self._received_limits: dict[tuple[int, Pool], dict[tuple[Any, str, int], Any]] = {}
         self._records: collections.deque[Event] = collections.deque()
         self._records_ready = trio.Event()
         self._calls = trio.Semaphore(max_calls_in_flight)
@@ -385,7 +386,19 @@ class ConnectivityActor:
             if not isinstance(entries, list) or not entries:
                 raise ValueError("no rateLimits")
             pool = Pool.SPOT if config.account_type is AccountType.SPOT else Pool.FUTURES
-            client.rest.limiter.update_limits(pool, entries)
+            limiter = client.rest.limiter
+            # USD-M and COIN-M share the futures pool: keep the smallest limit each product
+            # states per window, and the documented windows a product leaves out.
+            received = self._received_limits.setdefault((id(limiter), pool), {})
+            for rule in parse_rate_limits(entries):
+                key = (rule.kind, rule.interval, rule.interval_num)
+                if key not in received or rule.limit < received[key].limit:
+                    received[key] = rule
+            merged = {
+                (rule.kind, rule.interval, rule.interval_num): rule for rule in DEFAULT_LIMITS[pool]
+            }
+            merged.update(received)
+            limiter.update_limits(pool, list(merged.values()))
         except (ValueError, AttributeError) as exc:
             logger.warning("client %s: rateLimits not understood (%s)", config.name, exc)
 

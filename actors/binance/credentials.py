@@ -24,6 +24,7 @@ Values never appear in messages, reprs or exceptions; only variable names do.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -175,6 +176,8 @@ def load_credentials(
             raise CredentialsError(
                 f"client {client.name!r}: private_key_file {client.private_key_file!r} is empty"
             )
+    if key is not None:
+        _check_key(client, key, "api_key")
     if key is not None and secret is not None:
         return Credentials(key, secret, "config")
 
@@ -196,6 +199,8 @@ def load_credentials(
         ]
         for notice in notices:
             warnings.warn(f"client {client.name!r}: {notice}", CredentialWarning, stacklevel=2)
+        if "key" in values:
+            _check_key(client, values["key"] or "", pair.key)
         return Credentials(
             api_key=values.get("key") or key or "",
             api_secret=values.get("secret") or secret or "",
@@ -203,6 +208,19 @@ def load_credentials(
             notices=tuple(notices),
         )
     raise CredentialsError(_missing(client, wanted, pairs, environ))
+
+
+_KEY_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+
+
+def _check_key(client: ClientConfig, key: str, where: str) -> None:
+    """An API key goes into an HTTP header: printable ASCII without spaces, or it is refused
+    here (naming where it came from, never its value) instead of failing on the wire."""
+    if not _KEY_CHARACTERS.fullmatch(key):
+        raise CredentialsError(
+            f"client {client.name!r}: {where} holds characters an API key cannot have "
+            "(only printable ASCII without spaces); check for a stray quote, space or newline"
+        )
 
 
 def _pairs(environment: Environment, account_type: AccountType, us: bool) -> tuple[_Pair, ...]:

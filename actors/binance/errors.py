@@ -97,6 +97,10 @@ def classify(status: int, code: int | None, *, mutating: bool) -> ErrorKind:
     """
     if status == 418:
         return ErrorKind.IP_BANNED
+    if status == 409:
+        # Partial success (Spot cancelReplace, -2021): one side took effect. Never a plain
+        # rejection; the caller reads the body's ``data`` to learn which side did.
+        return ErrorKind.UNKNOWN_OUTCOME if mutating else ErrorKind.FINAL
     if status == 429 or (code in RATE_LIMIT_CODES and 400 <= status < 500):
         return ErrorKind.RATE_LIMITED
     if code is not None:

@@ -80,6 +80,7 @@ import itertools
 import logging
 import math
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, NoReturn
@@ -152,6 +153,12 @@ LISTEN_KEY_PATHS: Mapping[AccountType, tuple[str, str]] = {
 ListenKeyRest = Callable[[str, str], Awaitable[Mapping[str, Any]]]
 
 _MAX_RETRY_AFTER_S = 3 * 24 * 3600.0  # Binance's longest ban
+#: ``"listenKey":"<key>"`` inside a frame; journaled with only the key's first 4 characters.
+_LISTEN_KEY_VALUE = re.compile(r'("listenKey"\s*:\s*")([^"]{4})[^"]*(")')
+
+
+def _mask_listen_key(match: re.Match[str]) -> str:
+    return f"{match.group(1)}{match.group(2)}...{match.group(3)}"
 
 
 _POSITIVE = attrs.validators.gt(0)
@@ -739,6 +746,8 @@ class _Session:
                 continue
             if not link.ready.is_set():
                 await link.ready.wait()
+            if '"listenKey"' in text:  # listenKeyExpired: a listen key is a credential
+                text = _LISTEN_KEY_VALUE.sub(_mask_listen_key, text)
             with trio.move_on_after(self.settings.handoff_timeout_s) as waited:
                 await self._frames.send(
                     StreamFrame(

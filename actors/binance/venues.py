@@ -292,7 +292,8 @@ def resolve(client: ClientConfig) -> Endpoints:
     ws_root = _checked(name, "base_url_ws", client.base_url_ws, ("ws", "wss"))
     ws_api = _checked(name, "base_url_ws_api", client.base_url_ws_api, ("ws", "wss"), query=True)
     user_root = _checked(name, "base_url_ws_stream", client.base_url_ws_stream, ("ws", "wss"))
-    proxy = _checked(name, "proxy_url", client.proxy_url, ("http", "https", "socks5", "socks5h"))
+    # SOCKS would need httpx[socks] (socksio), which tern does not install: an http(s) proxy.
+    proxy = _checked(name, "proxy_url", client.proxy_url, ("http", "https"))
 
     market_root = _stream_root(ws_root, urls.routed) if ws_root else urls.ws_market
     if urls.ws_user is None:

@@ -689,3 +689,41 @@ async def test_rate_limits_come_from_exchange_info() -> None:
                     if weights == [777]:
                         break
                     await trio.sleep(0.05)
+
+
+async def test_futures_limits_merge_across_usdm_and_coinm() -> None:
+    from actors.binance.costs import Pool
+    from actors.binance.ratelimit import LimitKind
+
+    config = VenueConfig(seed=5, tick_ms=50, limits={"futures_weight_1m": 999})
+    with trio.fail_after(30):
+        async with open_venue(config) as venue:
+            coinm = attrs.evolve(
+                usdm(venue),
+                name="coinm",
+                account_type=AccountType.COIN_FUTURES,
+                base_url_ws=venue.urls["ws"]["coinm"],
+                base_url_ws_api=venue.urls["ws_api"]["coinm"],
+            )
+            actors: list[ConnectivityActor] = []
+
+            def keep(*args: Any, **options: Any) -> ConnectivityActor:
+                actors.append(ConnectivityActor(*args, **options))
+                return actors[-1]
+
+            async with running([usdm(venue), coinm], factory=keep):
+                limiter = next(iter(actors[-1]._limiters.values()))
+
+                def rules() -> dict[tuple[LimitKind, str, int], int]:
+                    return {
+                        (r.kind, r.interval, r.interval_num): r.limit
+                        for r in limiter.limits(Pool.FUTURES)
+                    }
+
+                while rules().get((LimitKind.REQUEST_WEIGHT, "MINUTE", 1)) != 999:  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+                await trio.sleep(0.3)  # both products answered by now
+                found = rules()
+                assert found[(LimitKind.REQUEST_WEIGHT, "MINUTE", 1)] == 999
+                assert (LimitKind.ORDERS, "SECOND", 10) in found
+                assert (LimitKind.ORDERS, "MINUTE", 1) in found

@@ -234,3 +234,18 @@ def test_repr_and_str_hide_the_secret_and_most_of_the_key():
         assert KEY not in text
         assert "KEY1" in text  # the last four characters identify the key
     assert "***" in repr(Credentials("short", SECRET, "config"))
+
+
+@pytest.mark.parametrize("bad", ["abc\ndef", "abc def", "clé", "a\x00b"])
+def test_a_key_that_cannot_go_into_a_header_is_refused_without_showing_it(bad: str) -> None:
+    client = ClientConfig(
+        name="spot", account_type=AccountType.SPOT, api_key=bad, api_secret="s" * 64
+    )
+    with pytest.raises(CredentialsError, match="api_key holds characters") as raised:
+        load_credentials(client, environ={})
+    assert bad not in str(raised.value)
+    with pytest.raises(CredentialsError, match="BINANCE_API_KEY holds characters"):
+        load_credentials(
+            ClientConfig(name="spot", account_type=AccountType.SPOT),
+            environ={"BINANCE_API_KEY": bad, "BINANCE_API_SECRET": "s" * 64},
+        )

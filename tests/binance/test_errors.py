@@ -192,3 +192,10 @@ def test_select_headers_keeps_limits_date_and_retry_after() -> None:
         "date": "Wed, 21 Oct 2026 07:28:00 GMT",
         "retry-after": "3",
     }
+
+
+def test_a_partly_successful_cancel_replace_is_never_a_rejection() -> None:
+    from actors.binance.errors import ErrorKind, classify
+
+    assert classify(409, -2021, mutating=True) is ErrorKind.UNKNOWN_OUTCOME
+    assert classify(400, -2022, mutating=True) is ErrorKind.FINAL  # nothing happened

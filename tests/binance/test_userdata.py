@@ -310,7 +310,9 @@ async def test_spot_termination_resubscribes_and_reports_the_gap(venue, control)
             await collector.wait_event("balanceUpdate")
             await control("/_venue/user-stream/terminate", {"product": "spot", "account": account})
             (gap,) = await collector.wait_for(lambda item: isinstance(item, UserStreamGap))
-            assert session.connection not in (None, first)
+            # The new connection is announced before the gap (session.connection itself may
+            # still be settling at this instant).
+            assert collector.of(StreamConnected)[-1].connection not in (None, first)
             await control("/_venue/spot/fund", {"account": account, "asset": "USDT", "delta": "2"})
             await collector.wait_event("balanceUpdate", count=2)
     # A deposit also sends outboundAccountPosition; leave it out of the shape.
@@ -501,6 +503,10 @@ async def test_usdm_expired_key_is_replaced_and_events_resume(venue, control) ->
         "StreamDisconnected",
     ]
     assert gap.reason == "listen key expired (listenKeyExpired)"
+    expired = [f.text for f in collector.of(StreamFrame) if "listenKeyExpired" in f.text]
+    assert len(expired) == 1
+    assert old not in expired[0], "a listen key is not journaled"
+    assert f'"listenKey":"{old[:4]}..."' in expired[0]
     first_frame = collector.of(StreamFrame)[0]
     assert gap.from_ms == first_frame.received_ns // 1_000_000
     assert [url.rsplit("=", 1)[1] for url in recording.urls] == [old, new]

@@ -322,6 +322,7 @@ def test_base_url_ws_stream_on_spot_is_refused():
         ("base_url_ws_api", "https://ws-fapi.binance.com/ws-fapi/v1"),
         ("base_url_ws_stream", "ws://h/x#frag"),
         ("proxy_url", "ftp://proxy:21"),
+        ("proxy_url", "socks5://proxy:1080"),
     ],
 )
 def test_bad_override_urls_name_the_option(option, value):
