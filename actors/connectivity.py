@@ -129,7 +129,10 @@ _RATE_WINDOW_S = 0.05
 #: User-data frames and reports buffered before the sessions wait (they never drop one).
 USER_BUFFER = 1024
 #: How long a stop waits for buffered frames to reach the journal.
-DRAIN_S = 2.0
+DRAIN_S = 1.0
+#: The most a stop spends closing streams and user sessions (a listen-key DELETE included),
+#: so that the whole stop stays inside the supervisor's default 5 s grace period.
+CLOSE_S = 2.5
 #: REST calls in flight at once; further requests wait in the bus subscription (nothing is
 #: lost: a lagging subscriber re-reads the journal).
 MAX_CALLS_IN_FLIGHT = 256
@@ -439,28 +442,32 @@ class ConnectivityActor:
                     self._unsubscribe(event)
 
     async def _stop(self, ctx: ActorContext) -> None:
-        """Take no more commands, close the streams (each reported), cancel the calls in
-        flight and answer them ``unknown``."""
+        """Take no more commands, cancel the calls in flight and answer them ``unknown``
+        first (nothing slow may come before that: the supervisor's grace period is short),
+        then close the streams and user sessions (each reported) within ``CLOSE_S``."""
         if self._serve_scope is not None:
             self._serve_scope.cancel()
-        async with trio.open_nursery() as closing:
-            for client in self._clients.values():
-                for stream_client in client.streams.values():
-                    closing.start_soon(stream_client.aclose)
-                if client.user is not None:
-                    closing.start_soon(client.user.aclose)
+        if self._call_nursery is not None:
+            self._call_nursery.cancel_scope.cancel()
+            await trio.lowlevel.checkpoint()
+        lost = list(self._in_flight.values())
+        self._in_flight.clear()
+        if lost:
+            await ctx.publish([_unknown(request, _IN_FLIGHT_LOST) for request in lost])
+        with trio.move_on_after(CLOSE_S):
+            async with trio.open_nursery() as closing:
+                for client in self._clients.values():
+                    for stream_client in client.streams.values():
+                        closing.start_soon(stream_client.aclose)
+                    if client.user is not None:
+                        closing.start_soon(client.user.aclose)
         # Nothing sends frames any more: let the pumps publish what is buffered, then end.
         for channel in (self._frames_send, self._user_send):
             if channel is not None:
                 channel.close()
         with trio.move_on_after(DRAIN_S):
             await self._pumps_done.wait()
-        if self._call_nursery is not None:
-            self._call_nursery.cancel_scope.cancel()
-            await trio.lowlevel.checkpoint()
-        lost = list(self._in_flight.values())
-        self._in_flight.clear()
-        events = self._take_records() + [_unknown(request, _IN_FLIGHT_LOST) for request in lost]
+        events = self._take_records()
         if events:
             await ctx.publish(events)
 

@@ -727,3 +727,23 @@ async def test_futures_limits_merge_across_usdm_and_coinm() -> None:
                 assert found[(LimitKind.REQUEST_WEIGHT, "MINUTE", 1)] == 999
                 assert (LimitKind.ORDERS, "SECOND", 10) in found
                 assert (LimitKind.ORDERS, "MINUTE", 1) in found
+
+
+async def test_a_stop_answers_in_flight_orders_even_when_closing_is_slow(venue, control) -> None:
+    """A stalled order and a stalled listen-key DELETE: the order is still answered
+    ``unknown`` within the supervisor's grace period."""
+    with trio.fail_after(DEADLINE):
+        async with running([usdm(venue)], user_data=True) as harness:
+            await harness.wait_for(lambda e: isinstance(e.event, UserStreamStarted))
+            await fault(control, "endpoint", path="/fapi/v1/order", delay_s=30, count=1)
+            await fault(control, "endpoint", path="/fapi/v1/listenKey", delay_s=30)
+            order = order_for(venue, Product.USDM)
+            await harness.send(
+                request("/fapi/v1/order", "POST", "inflight", client="usdm", **order)
+            )
+            await trio.sleep(0.2)
+            started = trio.current_time()
+            await harness.supervisor.stop()
+            assert trio.current_time() - started < 5
+            lost = await harness.response("inflight")
+            assert lost.outcome == "unknown"
