@@ -287,6 +287,39 @@ _COMMISSION_TEST = WithParam("computeCommissionRates", 20, 1, value="true")
 
 E = Endpoint
 
+
+def _futures_market_data(prefix: str, *, premium_index: int | Weight) -> tuple[Endpoint, ...]:
+    """The market-data endpoints USD-M and COIN-M share (``prefix``: ``/fapi/v1`` or
+    ``/dapi/v1``); only ``premiumIndex`` weighs differently."""
+    return (
+        E("GET", f"{prefix}/ping", NONE, 1, DATA),
+        E("GET", f"{prefix}/time", NONE, 1, DATA),
+        E("GET", f"{prefix}/exchangeInfo", NONE, 1, DATA),
+        E("GET", f"{prefix}/depth", NONE, _FUTURES_DEPTH, DATA),
+        E("GET", f"{prefix}/trades", NONE, 5, DATA),
+        E("GET", f"{prefix}/historicalTrades", MARKET, 200, DATA),  # 20 in the Nov-2025 docs
+        E("GET", f"{prefix}/aggTrades", NONE, 20, DATA),
+        *(
+            E("GET", f"{prefix}/{name}", NONE, _FUTURES_KLINES, DATA)
+            for name in (
+                "klines",
+                "continuousKlines",
+                "indexPriceKlines",
+                "markPriceKlines",
+                "premiumIndexKlines",
+            )
+        ),
+        E("GET", f"{prefix}/premiumIndex", NONE, premium_index, DATA),
+        # fundingRate and fundingInfo share Binance's separate 500/5min/IP bucket.
+        E("GET", f"{prefix}/fundingRate", NONE, 1, DATA),
+        E("GET", f"{prefix}/fundingInfo", NONE, 1, DATA),
+        E("GET", f"{prefix}/ticker/24hr", NONE, WithParam("symbol", 1, 40), DATA),
+        E("GET", f"{prefix}/ticker/bookTicker", NONE, WithParam("symbol", 2, 5), DATA),
+        E("GET", f"{prefix}/ticker/price", NONE, WithParam("symbol", 1, 2), DATA),
+        E("GET", f"{prefix}/openInterest", NONE, 1, DATA),
+    )
+
+
 #: Every REST endpoint tern may call. binance-protocol.md sections 3.1, 3.2, 4.1-4.3, plus the
 #: REST twins of the Spot WS-API methods of section 10.
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -341,27 +374,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     E("GET", "/api/v3/account/commission", USER, 20, ACCOUNT),
     E("GET", "/api/v3/rateLimit/order", USER, 40, ACCOUNT),
     # --- USD-M: general and market data --------------------------------------------------
-    E("GET", "/fapi/v1/ping", NONE, 1, DATA),
-    E("GET", "/fapi/v1/time", NONE, 1, DATA),
-    E("GET", "/fapi/v1/exchangeInfo", NONE, 1, DATA),
-    E("GET", "/fapi/v1/depth", NONE, _FUTURES_DEPTH, DATA),
-    E("GET", "/fapi/v1/trades", NONE, 5, DATA),
-    E("GET", "/fapi/v1/historicalTrades", MARKET, 200, DATA),  # 20 in the Nov-2025 docs
-    E("GET", "/fapi/v1/aggTrades", NONE, 20, DATA),
-    E("GET", "/fapi/v1/klines", NONE, _FUTURES_KLINES, DATA),
-    E("GET", "/fapi/v1/continuousKlines", NONE, _FUTURES_KLINES, DATA),
-    E("GET", "/fapi/v1/indexPriceKlines", NONE, _FUTURES_KLINES, DATA),
-    E("GET", "/fapi/v1/markPriceKlines", NONE, _FUTURES_KLINES, DATA),
-    E("GET", "/fapi/v1/premiumIndexKlines", NONE, _FUTURES_KLINES, DATA),
-    E("GET", "/fapi/v1/premiumIndex", NONE, WithParam("symbol", 1, 10), DATA),
-    # fundingRate and fundingInfo share Binance's separate 500/5min/IP bucket.
-    E("GET", "/fapi/v1/fundingRate", NONE, 1, DATA),
-    E("GET", "/fapi/v1/fundingInfo", NONE, 1, DATA),
-    E("GET", "/fapi/v1/ticker/24hr", NONE, WithParam("symbol", 1, 40), DATA),
-    E("GET", "/fapi/v1/ticker/bookTicker", NONE, WithParam("symbol", 2, 5), DATA),
-    E("GET", "/fapi/v1/ticker/price", NONE, WithParam("symbol", 1, 2), DATA),  # deprecated
+    *_futures_market_data("/fapi/v1", premium_index=WithParam("symbol", 1, 10)),
     E("GET", "/fapi/v2/ticker/price", NONE, WithParam("symbol", 1, 2), DATA),
-    E("GET", "/fapi/v1/openInterest", NONE, 1, DATA),
     # --- USD-M: trading --------------------------------------------------------------------
     E("POST", "/fapi/v1/order", TRADE, 0, ORDER, orders=1),
     E("POST", "/fapi/v1/order/test", TRADE, 1, ACCOUNT),
@@ -408,25 +422,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     E("PUT", "/fapi/v1/listenKey", STREAM, 1, ACCOUNT),
     E("DELETE", "/fapi/v1/listenKey", STREAM, 1, ACCOUNT),
     # --- COIN-M: general and market data ---------------------------------------------------
-    E("GET", "/dapi/v1/ping", NONE, 1, DATA),
-    E("GET", "/dapi/v1/time", NONE, 1, DATA),
-    E("GET", "/dapi/v1/exchangeInfo", NONE, 1, DATA),
-    E("GET", "/dapi/v1/depth", NONE, _FUTURES_DEPTH, DATA),
-    E("GET", "/dapi/v1/trades", NONE, 5, DATA),
-    E("GET", "/dapi/v1/historicalTrades", MARKET, 200, DATA),  # 20 in the Nov-2025 docs
-    E("GET", "/dapi/v1/aggTrades", NONE, 20, DATA),
-    E("GET", "/dapi/v1/klines", NONE, _FUTURES_KLINES, DATA),
-    E("GET", "/dapi/v1/continuousKlines", NONE, _FUTURES_KLINES, DATA),
-    E("GET", "/dapi/v1/indexPriceKlines", NONE, _FUTURES_KLINES, DATA),
-    E("GET", "/dapi/v1/markPriceKlines", NONE, _FUTURES_KLINES, DATA),
-    E("GET", "/dapi/v1/premiumIndexKlines", NONE, _FUTURES_KLINES, DATA),
-    E("GET", "/dapi/v1/premiumIndex", NONE, 10, DATA),
-    E("GET", "/dapi/v1/fundingRate", NONE, 1, DATA),
-    E("GET", "/dapi/v1/fundingInfo", NONE, 1, DATA),
-    E("GET", "/dapi/v1/ticker/24hr", NONE, WithParam("symbol", 1, 40), DATA),
-    E("GET", "/dapi/v1/ticker/price", NONE, WithParam("symbol", 1, 2), DATA),
-    E("GET", "/dapi/v1/ticker/bookTicker", NONE, WithParam("symbol", 2, 5), DATA),
-    E("GET", "/dapi/v1/openInterest", NONE, 1, DATA),
+    *_futures_market_data("/dapi/v1", premium_index=10),
     # --- COIN-M: trading -------------------------------------------------------------------
     E("POST", "/dapi/v1/order", TRADE, 0, ORDER, orders=1),
     E("PUT", "/dapi/v1/order", TRADE, 1, ORDER, orders=1),

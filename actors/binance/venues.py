@@ -97,6 +97,14 @@ SPOT = AccountType.SPOT
 USDM = AccountType.USDT_FUTURES
 COINM = AccountType.COIN_FUTURES
 
+_USDM_DEMO = VenueUrls(
+    rest="https://demo-fapi.binance.com",
+    ws_market="wss://demo-fstream.binance.com",
+    ws_api="wss://testnet.binancefuture.com/ws-fapi/v1",
+    ws_user="wss://demo-fstream.binance.com",
+    routed=True,
+)
+
 #: Every default URL tern knows, by (site, product). A combination that is absent is not
 #: offered by Binance; :data:`_UNAVAILABLE` says why. Sources: binance-protocol.md section 1
 #: and the seed document's Environments section.
@@ -128,13 +136,7 @@ VENUES: dict[tuple[Site, AccountType], VenueUrls] = {
     # The futures docs now call demo-fapi "the testnet"; its WS-API is still on the old
     # testnet host. Streams: demo-fstream (Jan-2026 docs; fstream.binancefuture.com in older
     # docs), with the same /public /market /private routes as live.
-    (Site.DEMO, USDM): VenueUrls(
-        rest="https://demo-fapi.binance.com",
-        ws_market="wss://demo-fstream.binance.com",
-        ws_api="wss://testnet.binancefuture.com/ws-fapi/v1",
-        ws_user="wss://demo-fstream.binance.com",
-        routed=True,
-    ),
+    (Site.DEMO, USDM): _USDM_DEMO,
     (Site.TESTNET, SPOT): VenueUrls(
         rest="https://testnet.binance.vision",
         ws_market="wss://stream.testnet.binance.vision:9443",
@@ -142,13 +144,7 @@ VENUES: dict[tuple[Site, AccountType], VenueUrls] = {
     ),
     # Binance merged the USD-M testnet into demo: the same hosts as DEMO, so the REST host that
     # issues a listen key and the stream host that honours it are one backend.
-    (Site.TESTNET, USDM): VenueUrls(
-        rest="https://demo-fapi.binance.com",
-        ws_market="wss://demo-fstream.binance.com",
-        ws_api="wss://testnet.binancefuture.com/ws-fapi/v1",
-        ws_user="wss://demo-fstream.binance.com",
-        routed=True,
-    ),
+    (Site.TESTNET, USDM): _USDM_DEMO,
     (Site.TESTNET, COINM): VenueUrls(
         rest="https://testnet.binancefuture.com",
         ws_market="wss://dstream.binancefuture.com",
