@@ -183,7 +183,7 @@ class ClientConfig:
     default_taker_fee: str | None = None
     query_commission_rates: bool = False
     #: Journal every market-stream frame as received (``stream.frame``), so replay can
-    #: re-parse it; false keeps frames out of the journal.
+    #: re-parse it; false keeps frames out of the journal, and then no actor receives them.
     journal_raw_frames: bool = True
 
 

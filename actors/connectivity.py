@@ -239,6 +239,12 @@ class ConnectivityActor:
         self._quiet_clients = frozenset(
             config.name for config in clients if not config.journal_raw_frames
         )
+        for name in sorted(self._quiet_clients):
+            logger.warning(
+                "client %s: journal_raw_frames = false: its market-stream frames are neither "
+                "journaled nor replayable, and no actor receives them",
+                name,
+            )
         self.frame_buffer = frame_buffer
         self.stream_settings = dict(stream_settings or {})
         self.rest_options = dict(rest_options or {})
