@@ -185,6 +185,11 @@ class ClientConfig:
     #: Journal every market-stream frame as received (``stream.frame``), so replay can
     #: re-parse it; false keeps frames out of the journal, and then no actor receives them.
     journal_raw_frames: bool = True
+    #: Seconds without a frame after which a market-stream connection is recycled and the
+    #: silence reported as a gap. Connections holding only streams Binance pushes on rare
+    #: events (liquidations, contract changes, block trades) are exempt. 0 turns the deadline
+    #: off: the ping probe alone then watches each connection.
+    stream_liveness_secs: int = 60
 
 
 class _Table:
@@ -217,6 +222,12 @@ class _Table:
         value = self.get(name, int, default, "a positive integer")
         if value <= 0:
             raise ConfigError(self.key(name), value, "a positive integer")
+        return value
+
+    def non_negative_int(self, name: str, default: Any, expected: str) -> int:
+        value = self.get(name, int, default, expected)
+        if value < 0:
+            raise ConfigError(self.key(name), value, expected)
         return value
 
     def positive_number(self, name: str, default: Any) -> float:
@@ -419,12 +430,17 @@ def _client(table: _Table) -> ClientConfig:
         update_instruments_interval_mins=table.positive_int("update_instruments_interval_mins", 60),
         instrument_status_poll_secs=table.positive_int("instrument_status_poll_secs", 3600),
         recv_window_ms=table.positive_int("recv_window_ms", 5000),
-        max_retries=table.get("max_retries", int, 3, "a non-negative integer"),
+        max_retries=table.non_negative_int("max_retries", 3, "a non-negative integer"),
         retry_delay_initial_ms=table.positive_int("retry_delay_initial_ms", 1000),
         retry_delay_max_ms=table.positive_int("retry_delay_max_ms", 10_000),
         futures_leverages=dict(leverages),
         futures_margin_types=dict(margin_types),
         default_taker_fee=fee,
+        stream_liveness_secs=table.non_negative_int(
+            "stream_liveness_secs",
+            60,
+            "a non-negative integer of seconds (0 turns the stream silence deadline off)",
+        ),
         **flags,
     )
     if client.us and client.account_type is not AccountType.SPOT:

@@ -40,11 +40,21 @@ What it guarantees:
   ping with a pong echoing its payload by itself (``_handle_ping_event``; the tests check it
   against a server that waits for the pong). That only works while frames are read, which the
   non-blocking reader ensures.
-* **Liveness.** No frame for ``liveness_s`` on a connection that holds streams recycles it.
-  Before that, after ``probe_after_s`` without any message the client pings; no pong within
-  ``pong_timeout_s`` recycles it (a dead TCP path is found in seconds, not minutes). For
-  connections holding only rare streams (``@forceOrder``, ``!contractInfo``) raise
-  ``liveness_s`` or set it to None: the ping probe still watches the transport.
+* **Liveness.** No frame for ``liveness_s`` on a connection that holds at least one regular
+  stream recycles it (and reports a gap). Independently, after ``probe_after_s`` without any
+  message the client pings; no pong within ``pong_timeout_s`` recycles it (a dead TCP path is
+  found in seconds, not minutes). **Sparse** streams (:func:`is_sparse`) do not arm the
+  silence deadline: Binance pushes them only when a rare event happens, so hours of silence
+  are normal on a healthy connection, and a deadline would recycle it every ``liveness_s``
+  with a false gap. They are ``<symbol>@forceOrder`` and ``!forceOrder@arr`` (a frame only
+  when a liquidation happened in the last second), ``!contractInfo`` (only on a listing, a
+  settlement or a bracket change) and Spot's ``<symbol>@blockTrade`` (only on a block trade).
+  A connection holding only sparse streams is watched by the ping probe alone, which finds a
+  dead transport just as well. Streams that push on a timer (``@markPrice``, ``@kline_*``,
+  ``@compositeIndex``, ``!assetIndex@arr``, ``tradingSession``, tickers) are regular, and so
+  are trade and book streams even for an illiquid symbol: for a connection of those, raise
+  ``liveness_s`` or set it to None. The check costs nothing per frame: each connection counts
+  its regular streams as Binance acknowledges or drops them.
 * **Rotation.** Binance cuts every connection after 24 hours. At ``rotate_after_s`` (default
   23 h 30 min), or at once when Spot announces ``serverShutdown``, the client opens a second
   connection, subscribes it to everything, and only ``rotation_overlap_s`` after Binance
@@ -89,7 +99,8 @@ travel on different paths, so their relative order is only given by time: a fram
 Every external await is bounded: the handshake by ``connect_timeout_s``, sends by
 ``send_timeout_s``, pings by ``pong_timeout_s``, replies by ``reply_timeout_s``, closing by
 ``close_timeout_s`` (or cut short by cancellation), ``emit`` by ``emit_timeout_s``, and the
-wait for the next frame by ``liveness_s`` (with ``liveness_s = None``, by the ping probe).
+wait for the next frame by ``liveness_s`` (with ``liveness_s = None``, or on a connection of
+sparse streams only, by the ping probe).
 
 Cancellation: cancelling :meth:`StreamClient.run` closes every connection at once and emits
 nothing more; :meth:`StreamClient.aclose` closes them first and reports each
@@ -115,7 +126,7 @@ import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket_url
 
 from actors.binance.venues import Endpoints, Route
-from actors.config import AccountType
+from actors.config import AccountType, ClientConfig
 from events.base import Event
 from events.connectivity import (
     StreamConnected,
@@ -128,6 +139,7 @@ from events.connectivity import (
 __all__ = [
     "INCOMING_MESSAGES_PER_SECOND",
     "MAX_STREAMS_PER_CONNECTION",
+    "SPARSE_STREAMS",
     "Connector",
     "Emit",
     "LinkInfo",
@@ -137,6 +149,7 @@ __all__ = [
     "StreamSettings",
     "TooManyStreams",
     "WebSocket",
+    "is_sparse",
     "route_for",
 ]
 
@@ -155,6 +168,18 @@ INCOMING_MESSAGES_PER_SECOND: dict[AccountType, int] = {
 
 #: USD-M stream kinds served on the ``/public`` route (binance-protocol.md section 7.2).
 PUBLIC_KINDS = frozenset({"bookTicker", "depth", "rpiDepth"})
+
+#: Streams Binance pushes only when a rare event happens, so that hours without a frame are
+#: normal on a healthy connection: they never arm the silence deadline (``liveness_s``; see
+#: :func:`is_sparse`). Binance documents each as pushed on an event, not on a timer:
+#: ``forceOrder`` (USD-M, COIN-M) sends nothing for a second without a liquidation;
+#: ``!contractInfo`` (USD-M, COIN-M) only on a listing, a settlement or a bracket change;
+#: Spot's ``blockTrade`` once per block trade, a rare negotiated trade. Streams documented
+#: with a period are regular and not listed, silence there being a fault: ``@markPrice``
+#: (1 or 3 s), ``@compositeIndex``, ``!assetIndex@arr`` / ``@assetIndex`` and
+#: ``tradingSession`` (every second), klines and tickers.
+SPARSE_STREAMS = ("<symbol>@forceOrder", "!forceOrder@arr", "!contractInfo", "<symbol>@blockTrade")
+_SPARSE = re.compile(r"[^!@]+@(?:forceOrder|blockTrade)|!forceOrder@arr|!contractInfo", re.I)
 
 _NAME = re.compile(r"^[A-Za-z0-9_@!.+:\-]+$")
 _FRAME_PREFIX = '{"stream":'
@@ -223,8 +248,8 @@ class StreamSettings:
         connect_timeout_s / send_timeout_s / close_timeout_s / reply_timeout_s: bounds on the
             handshake, one send, the closing handshake, and a control reply.
         emit_timeout_s: bound on one ``emit`` call.
-        liveness_s: no frame for this long on a connection holding streams recycles it
-            (None: never for silence alone).
+        liveness_s: no frame for this long on a connection holding at least one stream that
+            is not sparse (:func:`is_sparse`) recycles it (None: never for silence alone).
         probe_after_s: no message at all for this long sends a ping (None: never).
         pong_timeout_s: a ping not answered within this recycles the connection.
         rotate_after_s: a connection is replaced after this long (Binance cuts at 24 h).
@@ -277,6 +302,15 @@ class StreamSettings:
         limit = INCOMING_MESSAGES_PER_SECOND[account_type]
         return cls(**{"messages_per_second": limit, **overrides})
 
+    @classmethod
+    def for_client(cls, config: ClientConfig, **overrides: Any) -> StreamSettings:
+        """Settings for one ``[[clients]]`` entry: its product's message limit, its
+        ``stream_liveness_secs`` as :attr:`liveness_s` (0 becomes None: no silence deadline,
+        the ping probe alone watches), then ``overrides``."""
+        seconds = config.stream_liveness_secs
+        liveness = float(seconds) if seconds else None
+        return cls.for_account(config.account_type, **{"liveness_s": liveness, **overrides})
+
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """The wait before reconnect attempt number ``attempt`` (0 for the first)."""
         base = self.backoff_max_s
@@ -308,6 +342,13 @@ class LinkInfo:
     slot: int
     state: str
     streams: tuple[str, ...]
+
+
+def is_sparse(stream: str) -> bool:
+    """Whether Binance pushes ``stream`` only when a rare event happens (one of
+    :data:`SPARSE_STREAMS`): such a stream may be silent for hours on a healthy connection,
+    so it does not arm the silence deadline."""
+    return _SPARSE.fullmatch(stream) is not None
 
 
 def route_for(stream: str) -> Route:
@@ -388,8 +429,11 @@ class _Link:
         self.scope = trio.CancelScope()
         self.end: _End | None = None
         self.ws: WebSocket | None = None
-        #: Streams Binance acknowledged (insertion-ordered set).
+        #: Streams Binance acknowledged (insertion-ordered set). Change it only through
+        #: :meth:`hold` and :meth:`drop`, which keep :attr:`regular` in step.
         self.subscribed: dict[str, None] = {}
+        #: How many of ``subscribed`` are not sparse: the silence deadline applies while > 0.
+        self.regular = 0
         self.inflight: set[str] = set()
         self.pending: dict[int, _Request] = {}
         #: Halves of refused batches, retried one by one; their names are held back.
@@ -414,6 +458,25 @@ class _Link:
         self.watch = trio.Event()
         self.news = trio.Event()
         self.outbox: list[Event] = []
+
+    def hold(self, name: str) -> None:
+        """Binance holds ``name`` on this link. The first regular stream starts the silence
+        clock: a link that held only sparse streams had nothing to measure silence against."""
+        if name in self.subscribed:
+            return
+        self.subscribed[name] = None
+        if not is_sparse(name):
+            if not self.regular:
+                self.last_frame_at = trio.current_time()
+            self.regular += 1
+
+    def drop(self, name: str) -> None:
+        """Binance no longer holds ``name`` on this link."""
+        if name not in self.subscribed:
+            return
+        del self.subscribed[name]
+        if not is_sparse(name):
+            self.regular -= 1
 
     def finish(self, end: _End) -> None:
         """End the link (the first reason wins): every task of it is cancelled."""
@@ -1019,7 +1082,7 @@ class StreamClient:
     ) -> None:
         while True:
             deadline = math.inf
-            if liveness is not None and link.subscribed:
+            if liveness is not None and link.regular:
                 deadline = link.last_frame_at + liveness
             silent.deadline = deadline
             try:
@@ -1085,7 +1148,7 @@ class StreamClient:
             if request.method == _UNSUBSCRIBE:
                 logger.warning("%s: UNSUBSCRIBE %s refused: %s", link.name, request.streams, text)
                 for name in request.streams:
-                    link.subscribed.pop(name, None)
+                    link.drop(name)
             elif len(request.streams) > 1:
                 middle = len(request.streams) // 2
                 for half in (request.streams[:middle], request.streams[middle:]):
@@ -1096,19 +1159,17 @@ class StreamClient:
         elif "result" in message and message["result"] is None:
             link.inflight.difference_update(request.streams)
             if request.method == _SUBSCRIBE:
-                first = not link.subscribed
+                if not link.subscribed:
+                    link.mark_ns = self._clock()
                 for name in request.streams:
-                    link.subscribed[name] = None
+                    link.hold(name)
                     if name in slot.desired:
                         slot.carried.add(name)
-                if first:
-                    link.mark_ns = self._clock()
-                    link.last_frame_at = trio.current_time()
                 if link.state == "ready":
                     self._report_losses(slot, link, request.streams)
             else:
                 for name in request.streams:
-                    link.subscribed.pop(name, None)
+                    link.drop(name)
         else:
             link.finish(_End(f"unexpected reply to {request.method}: {text[:200]}"))
             return True
@@ -1138,9 +1199,9 @@ class StreamClient:
                 len(missing),
             )
         for name in missing:
-            del link.subscribed[name]
+            link.drop(name)
         for name in extra:
-            link.subscribed[name] = None
+            link.hold(name)
 
     def _reject(self, slot: _Slot, link: _Link, name: str, code: int | None, reason: str) -> None:
         if self._slot_of.get(name) is not slot:

@@ -81,6 +81,31 @@ from actors.config import ConfigError, config_from_dict, config_to_dict
             "written as a string",
         ),
         (
+            {"clients": [{"account_type": "spot", "max_retries": -1}]},
+            "clients[0].max_retries",
+            "a non-negative integer",
+        ),
+        (
+            {"clients": [{"account_type": "spot", "stream_liveness_secs": -1}]},
+            "clients[0].stream_liveness_secs",
+            "a non-negative integer of seconds (0 turns the stream silence deadline off)",
+        ),
+        (
+            {"clients": [{"account_type": "spot", "stream_liveness_secs": "60"}]},
+            "clients[0].stream_liveness_secs",
+            "a non-negative integer of seconds",
+        ),
+        (
+            {"clients": [{"account_type": "spot", "stream_liveness_secs": 1.5}]},
+            "clients[0].stream_liveness_secs",
+            "a non-negative integer of seconds",
+        ),
+        (
+            {"clients": [{"account_type": "spot", "stream_liveness_secs": True}]},
+            "clients[0].stream_liveness_secs",
+            "a non-negative integer of seconds",
+        ),
+        (
             {"clients": [{"account_type": "spot", "recv_window": 5000}]},
             "clients[0].recv_window",
             "known key",
@@ -150,3 +175,19 @@ def test_a_client_can_turn_raw_frames_off_and_a_bad_value_is_named() -> None:
     assert config_from_dict({"clients": [client]}).clients[0].journal_raw_frames is True
     with pytest.raises(ConfigError, match="journal_raw_frames"):
         config_from_dict({"clients": [{**client, "journal_raw_frames": "no"}]})
+
+
+@pytest.mark.parametrize("seconds", [0, 1, 60, 86_400])
+def test_a_client_sets_its_stream_liveness_and_it_is_recorded(seconds: int) -> None:
+    client = {"name": "usdm", "account_type": "usdt_futures"}
+    config = config_from_dict({"clients": [{**client, "stream_liveness_secs": seconds}]})
+    assert config.clients[0].stream_liveness_secs == seconds
+    recorded = config_to_dict(config)
+    assert recorded["clients"][0]["stream_liveness_secs"] == seconds  # 0 is kept, not dropped
+    assert config_from_dict(recorded) == config
+
+
+def test_stream_liveness_defaults_to_a_minute() -> None:
+    config = config_from_dict({"clients": [{"account_type": "spot"}]})
+    assert config.clients[0].stream_liveness_secs == 60
+    assert config_to_dict(config)["clients"][0]["stream_liveness_secs"] == 60

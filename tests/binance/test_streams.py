@@ -23,15 +23,20 @@ from trio_websocket import (
     ConnectionClosed,
     ConnectionRejected,
     WebSocketRequest,
+    open_websocket_url,
     serve_websocket,
 )
 
 from actors.binance.streams import (
     MAX_STREAMS_PER_CONNECTION,
+    SPARSE_STREAMS,
+    Connector,
     StreamClient,
     StreamNameError,
     StreamSettings,
     TooManyStreams,
+    WebSocket,
+    is_sparse,
     route_for,
 )
 from actors.binance.venues import Route, resolve
@@ -117,17 +122,25 @@ async def rest(venue):
 
 @contextlib.asynccontextmanager
 async def running(
-    url: str, *, capacity: int = 10_000, drain: bool = True, **settings: Any
+    url: str,
+    *,
+    capacity: int = 10_000,
+    drain: bool = True,
+    account_type: AccountType = AccountType.SPOT,
+    connect: Connector | None = None,
+    **settings: Any,
 ) -> AsyncIterator[tuple[StreamClient, Recorder, Sink]]:
-    """A Spot stream client on ``url`` with a recorder and (when ``drain``) a sink."""
+    """A stream client (Spot unless told) on ``url`` with a recorder and (when ``drain``) a
+    sink."""
     send, receive = trio.open_memory_channel[StreamFrame](capacity)
     recorder = Recorder()
     client = StreamClient(
-        client="spot",
+        client=account_type.value,
         url=url,
         frames=send,
         emit=recorder,
-        settings=StreamSettings.for_account(AccountType.SPOT, **{**FAST, **settings}),
+        settings=StreamSettings.for_account(account_type, **{**FAST, **settings}),
+        connect=connect,
     )
     sink = Sink(receive)
     async with trio.open_nursery() as nursery:
@@ -295,6 +308,80 @@ async def test_silence_recycles_the_connection(venue, rest) -> None:
             await sink.wait_for(lambda frame: frame.connection == connected.connection)
 
 
+class CountedSocket:
+    """A trio-websocket connection whose pings are counted once answered."""
+
+    def __init__(self, ws: WebSocket, counter: PongCounter) -> None:
+        self._ws = ws
+        self._counter = counter
+
+    async def get_message(self) -> str | bytes:
+        return await self._ws.get_message()
+
+    async def send_message(self, message: str | bytes) -> None:
+        await self._ws.send_message(message)
+
+    async def ping(self, payload: bytes | None = None) -> None:
+        await self._ws.ping(payload)  # returns once the matching pong arrived
+        self._counter.pongs += 1
+
+
+class PongCounter:
+    """A ``connect`` hook over trio-websocket that counts the answered liveness pings."""
+
+    def __init__(self) -> None:
+        self.pongs = 0
+
+    @contextlib.asynccontextmanager
+    async def connect(self, url: str) -> AsyncIterator[WebSocket]:
+        async with open_websocket_url(url) as ws:
+            yield CountedSocket(ws, self)
+
+
+async def test_sparse_streams_alone_never_time_out_but_a_regular_one_does(venue, rest) -> None:
+    """Liquidation streams may be silent for hours on a healthy connection: the silence
+    deadline waits for a regular stream, while the ping probe watches throughout."""
+    sparse = ["btcusdt@forceOrder", "!forceOrder@arr"]
+    regular = "btcusdt@aggTrade"  # only sent on trades: silent while the market is paused
+    pongs = PongCounter()
+    url = venue.urls["ws"]["usdm"] + "/market/stream"
+    with trio.fail_after(DEADLINE):
+        await rest.post("/_venue/activity", json={"paused": True})
+        async with running(
+            url,
+            account_type=AccountType.USDT_FUTURES,
+            connect=pongs.connect,
+            liveness_s=0.2,
+            probe_after_s=0.1,
+            pong_timeout_s=5.0,
+        ) as (client, recorder, sink):
+            client.subscribe("s", sparse)
+            await client.wait_subscribed(sparse, timeout_s=5)
+            (connected,) = await recorder.wait_for(lambda e: isinstance(e, StreamConnected))
+            await trio.sleep(0.5)  # 2.5 silence deadlines
+            liquidation = {"product": "usdm", "symbol": "BTCUSDT", "quantity": "0.5"}
+            response = await rest.post("/_venue/force-order", json=liquidation)
+            assert response.status_code == 200
+            await sink.wait_for(lambda frame: stream_of(frame) == "btcusdt@forceOrder")
+            await sink.wait_for(lambda frame: stream_of(frame) == "!forceOrder@arr")
+            await trio.sleep(0.5)  # 2.5 more, and the last frame is older than one
+            assert recorder.events == [connected]  # no recycle, no gap
+            assert {frame.connection for frame in sink.frames} == {connected.connection}
+            assert pongs.pongs >= 4  # the probe kept checking the silent connection
+
+            # A regular stream arms the deadline, counted from its acknowledgement (not from
+            # the last frame, half a second ago), and silence then recycles the connection.
+            asked_at = trio.current_time()
+            client.subscribe("s", [regular])
+            (silent,) = await recorder.wait_for(lambda e: isinstance(e, StreamDisconnected))
+            assert trio.current_time() - asked_at >= 0.2
+            assert silent.connection == connected.connection
+            assert silent.reason == "no frame for 0.2 s"
+            (gap,) = await recorder.wait_for(lambda e: isinstance(e, StreamGap))
+            assert gap.connection == connected.connection
+            assert set(gap.streams) == {*sparse, regular}
+
+
 async def test_a_slow_consumer_recycles_and_reports_a_gap(venue) -> None:
     streams = ["btcusdt@bookTicker", "ethusdt@bookTicker", "btcusdt@trade"]
     with trio.fail_after(DEADLINE):
@@ -429,7 +516,7 @@ class FakeSocket:
         self.url = url
         self.opened_at = trio.current_time()
         self.open = True
-        self.streams: list[str] = []
+        self.streams: list[str] = list(server.preset)
         self.sent: list[tuple[float, dict[str, Any]]] = []
         self._send, self._receive = trio.open_memory_channel[Any](math.inf)
 
@@ -453,10 +540,15 @@ class FakeSocket:
             if any(name in self.server.refused for name in params):
                 self.push({"error": {"code": 2, "msg": "Invalid request"}, "id": request_id})
                 return
-            kept = [name for name in params if name not in self.server.forget]
+            lost = self.server.forget | self.server.delist
+            kept = [name for name in params if name not in lost]
             self.server.forget.difference_update(params)
+            self.server.refused.update(name for name in params if name in self.server.delist)
             self.streams += [name for name in kept if name not in self.streams]
         elif method == "UNSUBSCRIBE":
+            if self.server.refuse_unsubscribe:
+                self.push({"error": {"code": 2, "msg": "Invalid request"}, "id": request_id})
+                return
             self.streams = [name for name in self.streams if name not in params]
         result = list(self.streams) if method == "LIST_SUBSCRIPTIONS" else None
         self.push({"result": result, "id": request_id})
@@ -482,6 +574,11 @@ class FakeServer:
         self.refused: set[str] = set()
         #: Names acknowledged once but not actually subscribed (a server losing state).
         self.forget: set[str] = set()
+        #: Names acknowledged once but not subscribed, and refused from then on (delisted).
+        self.delist: set[str] = set()
+        #: Streams every new connection holds without having been asked (stale state).
+        self.preset: list[str] = []
+        self.refuse_unsubscribe = False
         self.refuse_connections = False
         self.mute = False
         self.answer_pings = True
@@ -683,6 +780,61 @@ async def test_list_subscriptions_repairs_a_lost_subscription(autojump_clock) ->
         nursery.cancel_scope.cancel()
 
 
+@pytest.mark.parametrize("refused", [False, True], ids=["acknowledged", "refused"])
+async def test_dropping_the_last_regular_stream_disarms_the_silence_deadline(
+    autojump_clock, refused: bool
+) -> None:
+    server = FakeServer()
+    server.refuse_unsubscribe = refused  # a refused UNSUBSCRIBE drops the stream all the same
+    client, recorder, _ = fake_client(server, liveness_s=30, probe_after_s=5)
+    sparse, regular = "!contractInfo", "btcusdt@markPrice"
+    async with trio.open_nursery() as nursery:
+        await nursery.start(client.run)
+        client.subscribe("s", [sparse, regular])
+        await client.wait_subscribed([sparse, regular], timeout_s=5)
+        client.unsubscribe("s", [regular])
+        await trio.sleep(3600)  # an hour without a frame: the ping probe alone watches
+        assert not recorder.of(StreamDisconnected)
+        (socket,) = server.sockets
+        # Refused: the audit then finds the stream still listed, holds it, and asks again.
+        assert len(control(socket, "UNSUBSCRIBE")) == (2 if refused else 1)
+        # The regular stream back: the deadline counts from its acknowledgement.
+        client.subscribe("s", [regular])
+        await client.wait_subscribed([regular], timeout_s=5)
+        acked_at = trio.current_time()
+        (silent,) = await recorder.wait_for(lambda e: isinstance(e, StreamDisconnected))
+        assert silent.reason == "no frame for 30 s"
+        assert trio.current_time() - acked_at == pytest.approx(30, abs=0.1)
+        nursery.cancel_scope.cancel()
+
+
+async def test_list_subscriptions_repairs_keep_the_regular_streams_counted(
+    autojump_clock,
+) -> None:
+    server = FakeServer()
+    server.preset = ["ethusdt@markPrice"]  # held though never asked: dropped by the audit
+    server.delist = {"btcusdt@markPrice"}  # acknowledged, not held, then refused
+    client, recorder, _ = fake_client(server, liveness_s=30, probe_after_s=5)
+    streams = ["btcusdt@forceOrder", "btcusdt@markPrice"]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(client.run)
+        client.subscribe("s", streams)
+        await trio.sleep(3600)
+        (socket,) = server.sockets
+        sent = [(request["method"], request.get("params")) for _, request in socket.sent]
+        assert sent == [
+            ("SUBSCRIBE", streams),
+            ("LIST_SUBSCRIPTIONS", None),
+            ("UNSUBSCRIBE", ["ethusdt@markPrice"]),
+            ("SUBSCRIBE", ["btcusdt@markPrice"]),
+        ]
+        assert "btcusdt@markPrice" in client.rejected
+        assert socket.streams == ["btcusdt@forceOrder"]
+        assert client.active() == {"btcusdt@forceOrder"}
+        assert not recorder.of(StreamDisconnected)  # only a sparse stream left: no deadline
+        nursery.cancel_scope.cancel()
+
+
 async def test_churn_converges_to_what_is_wanted(autojump_clock) -> None:
     server = FakeServer()
     client, recorder, _ = fake_client(server, streams_per_connection=3, idle_close_s=1)
@@ -837,6 +989,71 @@ def test_stream_names_and_routes() -> None:
             client.subscribe("s", [bad])
     assert client.subscriptions() == {}  # all or nothing
     client.subscribe("s", ["!miniTicker@arr", "btcusdt@kline_1m@+08:00", "tradingSession"])
+
+
+@pytest.mark.parametrize(
+    ("stream", "sparse"),
+    [
+        # Pushed only when a rare event happens.
+        ("btcusdt@forceOrder", True),
+        ("btcusd_perp@forceOrder", True),
+        ("!forceOrder@arr", True),
+        ("!contractInfo", True),
+        ("btcusdt@blockTrade", True),
+        # Pushed on a timer, or whenever the market moves.
+        ("btcusdt@markPrice", False),
+        ("btcusdt@markPrice@1s", False),
+        ("!markPrice@arr", False),
+        ("btcusdt@compositeIndex", False),
+        ("!assetIndex@arr", False),
+        ("btcusdt@assetIndex", False),
+        ("tradingSession", False),
+        ("btcusdt@aggTrade", False),
+        ("btcusdt@trade", False),
+        ("btcusdt@bookTicker", False),
+        ("!bookTicker", False),
+        ("btcusdt@depth@100ms", False),
+        ("btcusdt@kline_1m", False),
+        ("btcusdt@ticker", False),
+        ("!miniTicker@arr", False),
+        ("btcusdt@avgPrice", False),
+        ("btcusdt@referencePrice", False),
+        # Near misses are not sparse: only the exact shapes are.
+        ("!forceOrder", False),
+        ("!forceOrder@arr@1s", False),
+        ("btcusdt@forceOrder@arr", False),
+        ("btcusdt@contractInfo", False),
+        ("!blockTrade", False),
+        ("forceOrder", False),
+        ("@forceOrder", False),
+    ],
+)
+def test_sparse_streams_are_the_event_driven_ones(stream: str, sparse: bool) -> None:
+    assert is_sparse(stream) is sparse
+
+
+def test_the_documented_sparse_list_matches_the_classifier() -> None:
+    examples = [pattern.replace("<symbol>", "ethusdt") for pattern in SPARSE_STREAMS]
+    assert all(is_sparse(name) for name in examples)
+    assert len(SPARSE_STREAMS) == 4
+
+
+@pytest.mark.parametrize(
+    ("seconds", "liveness"), [(60, 60.0), (1, 1.0), (0, None)], ids=["default", "1", "off"]
+)
+def test_a_clients_stream_liveness_becomes_the_settings(
+    seconds: int, liveness: float | None
+) -> None:
+    config = ClientConfig(
+        name="usdm", account_type=AccountType.USDT_FUTURES, stream_liveness_secs=seconds
+    )
+    settings = StreamSettings.for_client(config)
+    assert settings.liveness_s == liveness
+    assert settings.messages_per_second == 10
+    assert StreamSettings.for_client(config, liveness_s=5.0).liveness_s == 5.0  # overrides win
+    spot = ClientConfig(name="spot", account_type=AccountType.SPOT)
+    assert StreamSettings.for_client(spot).messages_per_second == 5
+    assert StreamSettings.for_client(spot).liveness_s == 60.0
 
 
 def test_too_many_streams_changes_nothing() -> None:
