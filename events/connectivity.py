@@ -195,3 +195,17 @@ class UserStreamGap(Event):
     from_ms: int
     to_ms: int
     reason: str
+
+
+@attrs.frozen(kw_only=True)
+class UserStreamStopped(Event):
+    """A user-data session stopped for good: Binance refused its credentials (``code``, e.g.
+    ``-2015`` for a revoked key; ``reason`` says what to fix). User data is missing from
+    ``from_ms`` (local wall time) until the session is started again; no
+    :class:`UserStreamGap` will close this interval."""
+
+    TAG: ClassVar[str] = "userstream.stopped"
+    client: str
+    from_ms: int
+    reason: str
+    code: int | None = None

@@ -18,6 +18,7 @@ from events.connectivity import (
     UnsubscribeStreams,
     UserStreamGap,
     UserStreamStarted,
+    UserStreamStopped,
 )
 from events.demo import SyntheticPrice
 from events.orders import CancelOrder, SubmitOrder
@@ -64,6 +65,7 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     ClockOffset,
     UserStreamStarted,
     UserStreamGap,
+    UserStreamStopped,
 )
 
 

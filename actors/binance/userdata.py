@@ -34,7 +34,10 @@ What both guarantee:
   last probe request whose reply came back: Binance answers on the same ordered connection
   that carries the events); ``to_ms`` is when the new subscription was confirmed (Spot) or the
   new stream connected (futures). The first start reports no gap: what happened before it is
-  for startup reconciliation. Reasons are the first failure's, in words.
+  for startup reconciliation, unless the session was created with ``lost_since=(from_ms,
+  reason)`` (its owner knows user data may already be missing, e.g. it restarted): then the
+  first start reports that gap too, in the same place, before the first frame. Reasons are
+  the first failure's, in words.
 * **Recovery.** A connection ends on a close, an error, an ``eventStreamTerminated`` (Spot)
   or ``listenKeyExpired`` (futures), a failed liveness probe, a refused keepalive (``-1125``),
   a consumer too slow, Binance's ``serverShutdown`` notice, or its age (Binance cuts
@@ -45,6 +48,15 @@ What both guarantee:
   shutdown notice, rotation) reconnect at once the first time. A 429/418 refusal waits at
   least until Binance's ``retryAfter``. Futures sessions ask for a listen key before every
   connection: ``POST`` returns the live key (extending it) or a new one after expiry.
+* **Rate limits.** The Spot WS-API shares the IP's request-weight limits with REST, so a
+  429 or 418 answered to the session's own requests (``session.logon``, the subscribe, a
+  probe) or to its handshake pauses (429, :meth:`RateLimiter.on_429`) or halts (418,
+  :meth:`RateLimiter.on_418`) the limiter's Spot pool, REST included, until Binance's
+  ``retryAfter`` (server time; for a 418 without it, the ban end in Binance's message, else
+  two minutes), and is reported at once as
+  ``RateLimited(client, pool="spot", until_ms, code)`` or ``IpBanned(client, pool="spot",
+  until_ms)`` (the limiter's pause or ban in force). Futures sessions' listen-key calls go
+  through the REST client, which does the same.
 * **Liveness.** User streams may be silent for hours, so silence alone proves nothing. After
   ``probe_after_s`` without a message the Spot session sends ``session.subscriptions`` (a
   request answered on the same connection): no reply within ``reply_timeout_s`` ends the
@@ -53,10 +65,13 @@ What both guarantee:
   ping; no pong within ``pong_timeout_s`` ends the connection.
 * **Refusals.** Every request carries an ``id`` and its reply is checked. Credentials Binance
   refuses (:data:`AUTH_ERROR_CODES`: ``-1022`` bad signature, ``-2014``/``-2015`` bad key,
-  ``-1002`` unauthorized) are not retried: :meth:`run` raises
-  :class:`UserStreamAuthError`, naming the code and what to fix (for ``-1022``: the secret
-  does not match the key), after a ``StreamDisconnected`` with the same reason. Other
-  refusals are retried with backoff.
+  ``-1002`` unauthorized), at the start or later (a key revoked while streaming), are not
+  retried: the session emits a ``StreamDisconnected`` with the same reason, then
+  ``UserStreamStopped(client, from_ms, reason, code)``: user data is missing from
+  ``from_ms`` on, with no end (the open interruption's start; else, never live, the current
+  time), ``reason`` names Binance's code and what to fix (for ``-1022``: the secret does not
+  match the key); then :meth:`run` raises :class:`UserStreamAuthError` saying the same.
+  Other refusals are retried with backoff.
 
 Every external await is bounded: the handshake by ``connect_timeout_s``, sends by
 ``send_timeout_s``, replies by ``reply_timeout_s``, pongs by ``pong_timeout_s``, REST calls
@@ -84,7 +99,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, NoReturn
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import attrs
 import orjson
@@ -101,6 +116,8 @@ from actors.binance.venues import Endpoints
 from actors.config import AccountType, KeyType
 from events.base import Event
 from events.connectivity import (
+    IpBanned,
+    RateLimited,
     RestRequest,
     RestResponse,
     StreamConnected,
@@ -108,6 +125,7 @@ from events.connectivity import (
     StreamFrame,
     UserStreamGap,
     UserStreamStarted,
+    UserStreamStopped,
 )
 
 __all__ = [
@@ -153,6 +171,10 @@ LISTEN_KEY_PATHS: Mapping[AccountType, tuple[str, str]] = {
 ListenKeyRest = Callable[[str, str], Awaitable[Mapping[str, Any]]]
 
 _MAX_RETRY_AFTER_S = 3 * 24 * 3600.0  # Binance's longest ban
+#: A 418 that does not say when the ban ends is taken to last this long (Binance's shortest).
+_DEFAULT_BAN_MS = 120_000
+#: A 429 without ``retryAfter`` pauses this long when no limiter knows the window.
+_DEFAULT_PAUSE_MS = 60_000
 #: ``"listenKey":"<key>"`` inside a frame; journaled with only the key's first 4 characters.
 _LISTEN_KEY_VALUE = re.compile(r'("listenKey"\s*:\s*")([^"]{4})[^"]*(")')
 
@@ -257,10 +279,17 @@ class UserStreamAuthError(Exception):
         self.hint = hint
         super().__init__(str(self))
 
+    @property
+    def reason(self) -> str:
+        """What was refused, Binance's code and message, and what it means."""
+        return (
+            f"Binance refused {self.request} with {self.code} ({self.binance_message!r}): "
+            f"{self.hint}"
+        )
+
     def __str__(self) -> str:
         return (
-            f"{self.client}: Binance refused {self.request} with {self.code} "
-            f"({self.binance_message!r}): {self.hint}. The user-data stream is not retried; "
+            f"{self.client}: {self.reason}. The user-data stream is not retried; "
             "fix the credentials and restart"
         )
 
@@ -449,6 +478,12 @@ def _error_fields(error: Any) -> tuple[int | None, str, int | None]:
     )
 
 
+def _banned_until_ms(status: int, error: Any) -> int | None:
+    """When a 418's ban ends according to Binance's message ("IP banned until <ms>")."""
+    body = orjson.dumps(error) if isinstance(error, dict) else b""
+    return BinanceError.from_response(status, body, {}, method="", path="").banned_until_ms
+
+
 def _mask(api_key: str) -> str:
     """Enough of an API key to recognise it, never all of it."""
     return f"{api_key[:4]}...{api_key[-4:]}" if len(api_key) > 12 else "***"
@@ -484,6 +519,7 @@ class _Session:
         rng: random.Random | None,
         clock: Callable[[], int],
         connect: Connector | None,
+        lost_since: tuple[int, str] | None,
     ) -> None:
         self.client = client
         self.settings = settings if settings is not None else UserSessionSettings()
@@ -495,6 +531,13 @@ class _Session:
         self._connect = connect if connect is not None else _open_websocket(self.settings)
         self._serials = itertools.count(1)
         self._loss: _Loss | None = None
+        if lost_since is not None:
+            from_ms, reason = lost_since
+            if not isinstance(from_ms, int) or isinstance(from_ms, bool):
+                raise TypeError(f"lost_since: from_ms must be an int (wall ms), got {from_ms!r}")
+            self._loss = _Loss(from_ms, str(reason))
+        #: Reports to emit before anything else (rate limits Binance imposed), oldest first.
+        self._reports: list[Event] = []
         self._current: _Link | None = None
         self._running = False
         self._stopping = False
@@ -620,11 +663,25 @@ class _Session:
             assert end is not None
             if link.live and not end.stopped and self._loss is None:
                 self._loss = _Loss(link.known_good_ms, end.reason)
+            await self._flush_reports()
             if end.fatal is not None:
                 logger.error("%s: %s", link.name, end.fatal)
                 await self._emit(
                     StreamDisconnected(
                         client=self.client, connection=link.name, reason=end.reason, code=end.code
+                    )
+                )
+                # Open-ended: no gap will close it; reconciliation must know data stopped.
+                loss = self._loss
+                await self._emit(
+                    UserStreamStopped(
+                        client=self.client,
+                        from_ms=loss.from_ms if loss is not None else self._now_ms(),
+                        reason=(
+                            f"{end.fatal.reason}; user data is no longer received (the session "
+                            "is not retried: fix the credentials and restart)"
+                        ),
+                        code=end.fatal.code,
                     )
                 )
                 raise end.fatal
@@ -723,6 +780,12 @@ class _Session:
     async def _emit(self, event: Event) -> None:
         with trio.fail_after(self.settings.emit_timeout_s):
             await self._emit_to(event)
+
+    async def _flush_reports(self) -> None:
+        """Emit the queued reports; one is dropped from the queue only once emitted."""
+        while self._reports:
+            await self._emit(self._reports[0])
+            del self._reports[0]
 
     async def _read(self, link: _Link, ws: WebSocket) -> None:
         """Take every message in order: replies go to their requests, everything else is
@@ -844,7 +907,8 @@ class SpotUserSession(_Session):
             ``userDataStream.subscribe``), others use ``userDataStream.subscribe.signature``.
         frames: where every event frame goes (awaited, at most ``handoff_timeout_s``).
         emit: awaited with each report (:class:`StreamConnected`, :class:`UserStreamStarted`,
-            :class:`UserStreamGap`, :class:`StreamDisconnected`).
+            :class:`UserStreamGap`, :class:`StreamDisconnected`, :class:`UserStreamStopped`,
+            :class:`RateLimited`, :class:`IpBanned`).
         settings: behaviour.
         name: prefix of connection names (default ``<client>/user``).
         rng: draws the backoff jitter (default: seeded from ``name``).
@@ -852,9 +916,13 @@ class SpotUserSession(_Session):
         server_time_ms: Binance's time in milliseconds, for ``timestamp`` (default
             ``clock``; pass :meth:`ServerClock.now_ms` so that a skewed local clock does not
             meet ``-1021``).
-        limiter: when given, the connection and each request wait for admission (Spot pool)
-            and replies' ``rateLimits`` correct its counts.
+        limiter: when given, the connection and each request wait for admission (Spot pool),
+            replies' ``rateLimits`` correct its counts, and a 429 or 418 pauses or halts the
+            pool (:meth:`RateLimiter.on_429`, :meth:`RateLimiter.on_418`).
         connect: opens a WebSocket (default trio-websocket with the settings' bounds).
+        lost_since: ``(from_ms, reason)``: user data may already be missing since this local
+            wall-clock millisecond (e.g. the owner restarted); the first connection that goes
+            live reports it as a :class:`UserStreamGap` before its first frame.
     """
 
     KIND: ClassVar[str] = "ws_api"
@@ -876,6 +944,7 @@ class SpotUserSession(_Session):
         server_time_ms: Callable[[], int] | None = None,
         limiter: RateLimiter | None = None,
         connect: Connector | None = None,
+        lost_since: tuple[int, str] | None = None,
     ) -> None:
         super().__init__(
             client=client,
@@ -886,6 +955,7 @@ class SpotUserSession(_Session):
             rng=rng,
             clock=clock,
             connect=connect,
+            lost_since=lost_since,
         )
         if not api_key:
             raise ValueError(f"{client}: a Spot user-data session needs an API key")
@@ -979,7 +1049,11 @@ class SpotUserSession(_Session):
                 if end.fatal is not None:
                     await _abandon(link, end)
                 logger.warning("%s: probe refused: %s", link.name, end.reason)
-                link.last_message_at = trio.current_time()
+                # The next probe comes after probe_after_s, and not before Binance's retryAfter.
+                wait_s = min(end.retry_after_s or 0.0, _MAX_RETRY_AFTER_S)
+                link.last_message_at = trio.current_time() + max(
+                    0.0, wait_s - settings.probe_after_s
+                )
                 continue
             if isinstance(result, list) and all(isinstance(item, dict) for item in result):
                 listed = {item.get("subscriptionId") for item in result}
@@ -1061,7 +1135,70 @@ class SpotUserSession(_Session):
         if "result" in reply and status == 200:
             return reply["result"]
         code, message, retry_after = _error_fields(reply.get("error"))
-        raise _Refused(method, status if isinstance(status, int) else 0, code, message, retry_after)
+        status = status if isinstance(status, int) and not isinstance(status, bool) else 0
+        if status in (418, 429):
+            until_ms = retry_after
+            if until_ms is None and status == 418:
+                until_ms = _banned_until_ms(status, reply.get("error"))
+            retry_after = self._rate_limit(status, code, retry_after_s=None, until_ms=until_ms)
+            await self._flush_reports()
+        raise _Refused(method, status, code, message, retry_after)
+
+    def _rate_limit(
+        self, status: int, code: int | None, *, retry_after_s: float | None, until_ms: int | None
+    ) -> int | None:
+        """Binance answered 429 or 418 on the WS-API, which shares the IP's limits with REST:
+        pause (429) or halt (418) the Spot pool of the limiter and queue the
+        :class:`RateLimited`/:class:`IpBanned` report. ``until_ms`` (server time, e.g.
+        ``retryAfter``) or ``retry_after_s`` says when Binance allows requests again.
+
+        Returns when to reconnect at the earliest (server ms), or None when Binance did not
+        say (a 429 without ``retryAfter``).
+        """
+        now_ms = self._server_time_ms()
+        if until_ms is None and retry_after_s is not None:
+            until_ms = now_ms + math.ceil(max(0.0, retry_after_s) * 1000)
+        limiter = self._limiter
+        if status == 418:
+            if until_ms is None:
+                until_ms = now_ms + _DEFAULT_BAN_MS
+            shown = limiter.on_418(Pool.SPOT, until_ms).until_ms if limiter else until_ms
+            logger.error("%s: IP banned by Binance until %d (server ms)", self.name, shown)
+            self._reports.append(IpBanned(client=self.client, pool=Pool.SPOT.value, until_ms=shown))
+            return until_ms
+        if limiter is not None:
+            wait_s = None if until_ms is None else max(0.0, (until_ms - now_ms) / 1000)
+            paused_until = limiter.on_429(Pool.SPOT, wait_s, code=code).until_ms
+        else:
+            paused_until = until_ms if until_ms is not None else now_ms + _DEFAULT_PAUSE_MS
+        logger.warning("%s: rate limited by Binance until %d (server ms)", self.name, paused_until)
+        self._reports.append(
+            RateLimited(client=self.client, pool=Pool.SPOT.value, until_ms=paused_until, code=code)
+        )
+        return until_ms
+
+    def _rejected(self, exc: ConnectionRejected) -> _End:
+        status = exc.status_code
+        if status not in (418, 429):
+            return super()._rejected(exc)
+        headers = {
+            bytes(name).decode("latin-1"): bytes(value).decode("latin-1")
+            for name, value in exc.headers
+        }
+        error = BinanceError.from_response(
+            status, exc.body or b"", headers, method="GET", path=urlsplit(self.url).path
+        )
+        until_ms = self._rate_limit(
+            status,
+            error.code,
+            retry_after_s=error.retry_after_s,
+            until_ms=error.banned_until_ms if status == 418 else None,
+        )
+        retry_after_s = None
+        if until_ms is not None:
+            retry_after_s = max(0.0, (until_ms - self._server_time_ms()) / 1000)
+        detail = f" {error.code} {error.message}" if error.code is not None else ""
+        return _End(f"handshake refused: HTTP {status}{detail}", retry_after_s=retry_after_s)
 
     def _reply(self, link: _Link, message: dict[str, Any], text: str) -> bool:
         if "id" not in message or ("result" not in message and "error" not in message):
@@ -1148,7 +1285,8 @@ class FuturesUserSession(_Session):
         rest: calls the listen-key endpoint (:data:`ListenKeyRest`; :func:`rest_caller`
             adapts the REST client).
         frames: where every event frame goes (awaited, at most ``handoff_timeout_s``).
-        emit: awaited with each report.
+        emit: awaited with each report (:class:`StreamConnected`, :class:`UserStreamStarted`,
+            :class:`UserStreamGap`, :class:`StreamDisconnected`, :class:`UserStreamStopped`).
         settings: behaviour.
         name: prefix of connection names (default ``<client>/user``).
         rng: draws the backoff jitter (default: seeded from ``name``).
@@ -1157,6 +1295,9 @@ class FuturesUserSession(_Session):
             account, so another process streaming the same account loses its stream too;
             set False when the account is shared.
         connect: opens a WebSocket (default trio-websocket with the settings' bounds).
+        lost_since: ``(from_ms, reason)``: user data may already be missing since this local
+            wall-clock millisecond; the first connection that goes live reports it as a
+            :class:`UserStreamGap` before its first frame.
     """
 
     KIND: ClassVar[str] = "listen_key"
@@ -1177,6 +1318,7 @@ class FuturesUserSession(_Session):
         clock: Callable[[], int] = time.time_ns,
         delete_on_close: bool = True,
         connect: Connector | None = None,
+        lost_since: tuple[int, str] | None = None,
     ) -> None:
         super().__init__(
             client=client,
@@ -1187,6 +1329,7 @@ class FuturesUserSession(_Session):
             rng=rng,
             clock=clock,
             connect=connect,
+            lost_since=lost_since,
         )
         row = LISTEN_KEY_PATHS.get(account_type)
         if row is None:

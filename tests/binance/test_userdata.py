@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import math
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -38,6 +39,8 @@ from actors.binance.venues import resolve
 from actors.config import AccountType, ClientConfig
 from events.base import Event
 from events.connectivity import (
+    IpBanned,
+    RateLimited,
     RestRequest,
     RestResponse,
     StreamConnected,
@@ -45,6 +48,7 @@ from events.connectivity import (
     StreamFrame,
     UserStreamGap,
     UserStreamStarted,
+    UserStreamStopped,
 )
 from scenarios.venue.config import KeySpec, VenueConfig
 from scenarios.venue.server import open_venue
@@ -217,7 +221,7 @@ def spot_session(venue: Any, collector: Collector, **options: Any) -> SpotUserSe
         api_key=key.api_key,
         frames=collector.send,
         emit=collector.emit,
-        settings=FAST,
+        settings=options.pop("settings", FAST),
         **options,
     )
 
@@ -363,6 +367,61 @@ async def test_spot_session_goes_through_the_rate_limiter(venue, control) -> Non
             assert limiter.used(Pool.SPOT, LimitKind.REQUEST_WEIGHT, "1M") >= 4
 
 
+#: Probes every 0.2 s, so that the venue's faults meet a WS-API request soon.
+PROBING = UserSessionSettings(backoff_initial_s=0.05, backoff_max_s=0.3, probe_after_s=0.2)
+
+
+async def test_spot_ws_api_429_pauses_the_spot_pool_and_is_reported(venue, control) -> None:
+    collector = Collector()
+    limiter = RateLimiter()
+    session = spot_session(venue, collector, limiter=limiter, settings=PROBING)
+    with trio.fail_after(DEADLINE):
+        async with running(session, collector):
+            assert limiter.paused_until(Pool.SPOT) is None
+            # The venue answers the next Spot request (the session's next probe) with 429.
+            await control("/_venue/faults/rate-limit", {"product": "spot", "count": 1})
+            (limited,) = await collector.wait_for(lambda item: isinstance(item, RateLimited))
+            assert (limited.client, limited.pool, limited.code) == ("spot", "spot", -1003)
+            # Paused until Binance's retryAfter (the end of the weight window), REST included.
+            assert limiter.paused_until(Pool.SPOT, now_ms=limited.until_ms - 1) == limited.until_ms
+            assert limited.until_ms <= (time.time_ns() // 1_000_000 // 60_000 + 1) * 60_000 + 1
+            assert session.live  # a refused probe does not end the connection
+    assert [event.reason for event in collector.of(StreamDisconnected)] == ["session stopped"]
+
+
+async def test_spot_ws_api_418_halts_the_spot_pool_until_the_ban_ends(venue, control) -> None:
+    collector = Collector()
+    limiter = RateLimiter()
+    session = spot_session(venue, collector, limiter=limiter, settings=PROBING)
+    with trio.fail_after(DEADLINE):
+        async with running(session, collector):
+            ban = await control("/_venue/faults/ban", {"seconds": 120})
+            (banned,) = await collector.wait_for(lambda item: isinstance(item, IpBanned))
+            assert (banned.client, banned.pool, banned.until_ms) == ("spot", "spot", ban["until"])
+            assert limiter.paused_until(Pool.SPOT) == ban["until"]
+            assert limiter.stats(Pool.SPOT).banned_until_ms == ban["until"]
+            assert session.live
+
+
+async def test_spot_handshake_refused_by_an_ip_ban_halts_the_pool(venue, control) -> None:
+    collector = Collector()
+    limiter = RateLimiter()
+    session = spot_session(venue, collector, limiter=limiter)
+    ban = await control("/_venue/faults/ban", {"seconds": 120})
+    with trio.fail_after(DEADLINE):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(collector.drain)
+            nursery.start_soon(session.run)
+            (ended,) = await collector.wait_for(lambda item: isinstance(item, StreamDisconnected))
+            assert limiter.paused_until(Pool.SPOT) == ban["until"]
+            await session.aclose()  # during the wait for the ban's end: at once
+            nursery.cancel_scope.cancel()
+    assert ended.reason.startswith("handshake refused: HTTP 418 -1003 Way too much request weight")
+    assert 115_000 <= ended.reconnect_in_ms <= 120_000  # not before the ban ends
+    assert shape(collector.items)[:2] == ["IpBanned", "StreamDisconnected"]
+    assert collector.of(IpBanned)[0].until_ms == ban["until"]
+
+
 async def test_spot_wrong_secret_is_fatal_and_names_minus_1022(venue) -> None:
     collector = Collector()
     recording = Recording()
@@ -372,9 +431,11 @@ async def test_spot_wrong_secret_is_fatal_and_names_minus_1022(venue) -> None:
     with trio.fail_after(DEADLINE):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(collector.drain)
+            before_ms = time.time_ns() // 1_000_000
             with pytest.raises(UserStreamAuthError) as caught:
                 await nursery.start(session.run)
-            nursery.cancel_scope.cancel()
+            after_ms = time.time_ns() // 1_000_000
+            await collector.send.aclose()  # the drain takes everything emitted, then ends
     error = caught.value
     assert error.code == -1022
     assert error.request == "userDataStream.subscribe.signature"
@@ -385,6 +446,14 @@ async def test_spot_wrong_secret_is_fatal_and_names_minus_1022(venue) -> None:
     (ended,) = collector.of(StreamDisconnected)
     assert "-1022" in ended.reason
     assert ended.reconnect_in_ms is None
+    # Reconciliation is told, open-ended, that no user data comes: never live, so from now.
+    assert shape(collector.items) == ["StreamDisconnected", "UserStreamStopped"]
+    (stopped,) = collector.of(UserStreamStopped)
+    assert (stopped.client, stopped.code) == ("spot", -1022)
+    assert before_ms <= stopped.from_ms <= after_ms
+    assert "-1022" in stopped.reason
+    assert "API secret does not match the API key" in stopped.reason
+    assert venue.first_key.api_key not in stopped.reason
 
 
 async def test_spot_ed25519_key_that_does_not_match_is_fatal() -> None:
@@ -581,6 +650,12 @@ async def test_futures_unknown_api_key_is_fatal(venue) -> None:
     assert caught.value.code == -2015
     assert caught.value.request == "POST /fapi/v1/listenKey"
     assert rest.calls == ["POST /fapi/v1/listenKey"]
+    collector.send.close()
+    await collector.drain()
+    assert shape(collector.items) == ["StreamDisconnected", "UserStreamStopped"]
+    (stopped,) = collector.of(UserStreamStopped)
+    assert stopped.code == -2015
+    assert "POST /fapi/v1/listenKey" in stopped.reason
 
 
 async def test_rest_caller_adapts_the_rest_client_call() -> None:
@@ -656,13 +731,14 @@ class FakeSocket:
         method, request_id = request["method"], request["id"]
         error = self.server.errors.get(method)
         if error is not None:
-            status, code, data = error
-            body = {"code": code, "msg": "refused"}
+            status, code, data, *message = error
+            body = {"code": code, "msg": message[0] if message else "refused"}
             if data is not None:
                 body["data"] = data
             self.push({"id": request_id, "status": status, "error": body})
             return
-        if method == "userDataStream.subscribe.signature" or method == "userDataStream.subscribe":
+        subscribing = method in ("userDataStream.subscribe.signature", "userDataStream.subscribe")
+        if subscribing:
             self.subscription = next(self.server.subscription_ids)
             result: Any = {"subscriptionId": self.subscription}
         elif method == "session.subscriptions":
@@ -670,6 +746,9 @@ class FakeSocket:
         else:
             result = {}
         self.push({"id": request_id, "status": 200, "result": result})
+        if subscribing:
+            for payload in self.server.greeting:
+                self.event(payload)
 
     async def ping(self, payload: bytes | None = None) -> None:
         if not self.open:
@@ -701,8 +780,12 @@ class FakeServer:
         self.rejections: list[tuple[int, bytes]] = []
         self.answer_pings = True
         self.forget = False
-        self.errors: dict[str, tuple[int, int, Any]] = {}
+        #: Error replies by method: (status, code, error.data[, msg]).
+        self.errors: dict[str, tuple[Any, ...]] = {}
         self.subscription_ids = itertools.count()
+        #: Events sent the moment a stream carries data (Spot: right after the subscribe
+        #: reply; futures: on connecting), queued before the session can go live.
+        self.greeting: list[dict[str, Any]] = []
 
     @contextlib.asynccontextmanager
     async def connect(self, url: str) -> AsyncIterator[FakeSocket]:
@@ -714,6 +797,9 @@ class FakeServer:
             raise ConnectionRejected(status, (), body)
         socket = FakeSocket(self, url)
         self.sockets.append(socket)
+        if "listenKey=" in url:
+            for payload in self.greeting:
+                socket.event(payload)
         try:
             yield socket
         finally:
@@ -764,7 +850,12 @@ def invalid_key() -> BinanceError:
 
 
 def fake_futures(
-    server: FakeServer, rest: FakeRest, collector: Collector, **settings: Any
+    server: FakeServer,
+    rest: FakeRest,
+    collector: Collector,
+    *,
+    lost_since: tuple[int, str] | None = None,
+    **settings: Any,
 ) -> FuturesUserSession:
     return FuturesUserSession(
         client="usdm",
@@ -777,10 +868,31 @@ def fake_futures(
         rng=random.Random(7),
         clock=virtual_ns,
         connect=server.connect,
+        lost_since=lost_since,
     )
 
 
-def fake_spot(server: FakeServer, collector: Collector, **settings: Any) -> SpotUserSession:
+def virtual_ms() -> int:
+    return virtual_ns() // 1_000_000
+
+
+#: A server clock for the fakes: Binance's epoch milliseconds, far from the local clock.
+SERVER_EPOCH_MS = 1_764_080_000_000
+
+
+def server_ms() -> int:
+    return SERVER_EPOCH_MS + virtual_ms()
+
+
+def fake_spot(
+    server: FakeServer,
+    collector: Collector,
+    *,
+    limiter: RateLimiter | None = None,
+    server_time_ms: Callable[[], int] | None = None,
+    lost_since: tuple[int, str] | None = None,
+    **settings: Any,
+) -> SpotUserSession:
     return SpotUserSession(
         client="spot",
         url="wss://ws-api.example/ws-api/v3",
@@ -791,7 +903,10 @@ def fake_spot(server: FakeServer, collector: Collector, **settings: Any) -> Spot
         settings=UserSessionSettings(**settings),
         rng=random.Random(7),
         clock=virtual_ns,
+        limiter=limiter,
+        server_time_ms=server_time_ms,
         connect=server.connect,
+        lost_since=lost_since,
     )
 
 
@@ -1009,7 +1124,8 @@ async def test_spot_server_shutdown_notice_reconnects_at_once(autojump_clock) ->
 
 async def test_spot_rate_limited_subscribe_waits_for_retry_after(autojump_clock) -> None:
     server, collector = FakeServer(), Collector()
-    session = fake_spot(server, collector)
+    limiter = RateLimiter(clock=virtual_ms)
+    session = fake_spot(server, collector, limiter=limiter)
     retry_at = round((trio.current_time() + 20) * 1000)
     server.errors["userDataStream.subscribe.signature"] = (429, -1003, {"retryAfter": retry_at})
     async with trio.open_nursery() as nursery:
@@ -1018,6 +1134,10 @@ async def test_spot_rate_limited_subscribe_waits_for_retry_after(autojump_clock)
         (ended,) = await collector.wait_for(lambda item: isinstance(item, StreamDisconnected))
         assert ended.reason.startswith("userDataStream.subscribe.signature refused: -1003")
         assert 19_000 <= ended.reconnect_in_ms <= 20_000
+        # The WS-API shares the IP's limits with REST: the Spot pool waits too.
+        paused = limiter.paused_until(Pool.SPOT)
+        assert paused is not None
+        assert retry_at <= paused <= retry_at + 1
         del server.errors["userDataStream.subscribe.signature"]
         await session.wait_live(timeout_s=30)
         assert trio.current_time() == pytest.approx(20, abs=0.1)
@@ -1025,14 +1145,78 @@ async def test_spot_rate_limited_subscribe_waits_for_retry_after(autojump_clock)
         nursery.cancel_scope.cancel()
     # Never live before: nothing was lost that a gap should report.
     assert collector.of(UserStreamGap) == []
+    assert shape(collector.items)[:2] == ["RateLimited", "StreamDisconnected"]
+    (limited,) = collector.of(RateLimited)
+    assert (limited.client, limited.pool, limited.until_ms, limited.code) == (
+        "spot",
+        "spot",
+        paused,
+        -1003,
+    )
+
+
+async def test_spot_ws_api_ban_halts_the_spot_pool_until_its_end(autojump_clock) -> None:
+    server, collector = FakeServer(), Collector()
+    limiter = RateLimiter(clock=server_ms)
+    session = fake_spot(server, collector, limiter=limiter, server_time_ms=server_ms)
+    until = server_ms() + 300_000
+    # No data.retryAfter: the ban's end is read from Binance's message.
+    server.errors["userDataStream.subscribe.signature"] = (
+        418,
+        -1003,
+        None,
+        f"Way too much request weight used; IP banned until {until}. Please use WebSocket "
+        "Streams for live updates to avoid bans.",
+    )
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(collector.drain)
+        nursery.start_soon(session.run)
+        (ended,) = await collector.wait_for(lambda item: isinstance(item, StreamDisconnected))
+        assert 299_000 <= ended.reconnect_in_ms <= 300_000
+        assert limiter.paused_until(Pool.SPOT) == until
+        assert limiter.stats(Pool.SPOT).banned_until_ms == until
+        del server.errors["userDataStream.subscribe.signature"]
+        await session.wait_live(timeout_s=400)
+        assert trio.current_time() == pytest.approx(300, abs=0.1)
+        await session.aclose()
+        nursery.cancel_scope.cancel()
+    assert shape(collector.items)[:2] == ["IpBanned", "StreamDisconnected"]
+    (banned,) = collector.of(IpBanned)
+    assert (banned.client, banned.pool, banned.until_ms) == ("spot", "spot", until)
+
+
+async def test_spot_probe_rate_limited_pauses_the_pool_and_keeps_the_link(
+    autojump_clock,
+) -> None:
+    server, collector = FakeServer(), Collector()
+    session = fake_spot(server, collector)  # no limiter: the report still goes out
+    async with running(session, collector):
+        start = trio.current_time()
+        retry_at = round((start + 100) * 1000)
+        server.errors["session.subscriptions"] = (429, -1003, {"retryAfter": retry_at})
+        with trio.fail_after(60):  # the first probe, at 30 s
+            (limited,) = await collector.wait_for(lambda item: isinstance(item, RateLimited))
+        assert limited.until_ms == retry_at
+        del server.errors["session.subscriptions"]
+        await trio.sleep_until(start + 150)
+        socket = server.live()
+        probes = [at for at, request in socket.sent if request["method"] == "session.subscriptions"]
+        # Probed at 30 s (refused), then not again before Binance's retryAfter.
+        assert [round(at - start) for at in probes] == [30, 100, 130]
+    assert len(server.sockets) == 1
+    assert [event.reason for event in collector.of(StreamDisconnected)] == ["session stopped"]
 
 
 async def test_spot_revoked_session_is_fatal(autojump_clock) -> None:
     server, collector = FakeServer(), Collector()
-    session = fake_spot(server, collector)
+    session = fake_spot(server, collector, probe_after_s=3600)
 
     async def revoke() -> None:
         await session.wait_live(timeout_s=5)
+        await trio.sleep(5)
+        server.live().event({"e": "balanceUpdate", "E": 1})
+        await collector.wait_event("balanceUpdate")
+        await trio.sleep(5)
         # Binance revokes a session whose key became invalid: {"id": null, ...}.
         server.live().push(
             {"id": None, "status": 401, "error": {"code": -2015, "msg": "Invalid API-key"}}
@@ -1043,10 +1227,70 @@ async def test_spot_revoked_session_is_fatal(autojump_clock) -> None:
         nursery.start_soon(revoke)
         with pytest.raises(UserStreamAuthError) as caught:
             await session.run()
-        nursery.cancel_scope.cancel()
+        await collector.send.aclose()
     assert caught.value.code == -2015
     assert caught.value.request == "the session"
     assert len(server.sockets) == 1
+    # After the StreamDisconnected: user data stops, from the last frame handed on, for good.
+    assert shape(collector.items) == [
+        "StreamConnected",
+        "UserStreamStarted",
+        "frame:balanceUpdate",
+        "StreamDisconnected",
+        "UserStreamStopped",
+    ]
+    (frame,) = collector.of(StreamFrame)
+    (stopped,) = collector.of(UserStreamStopped)
+    assert stopped.from_ms == frame.received_ns // 1_000_000
+    assert stopped.from_ms < virtual_ms() - 4000  # not the revocation time
+    assert stopped.code == -2015
+    assert stopped.reason.startswith("Binance refused the session with -2015 ('Invalid API-key')")
+    assert "IP whitelist" in stopped.reason  # the hint
+    assert collector.of(UserStreamGap) == []
+
+
+async def test_futures_key_revoked_at_keepalive_stops_from_the_last_frame(autojump_clock) -> None:
+    server, rest, collector = FakeServer(), FakeRest(), Collector()
+    session = fake_futures(server, rest, collector)
+    revoked = BinanceError(
+        401, -2015, "Invalid API-key, IP, or permissions for action.", kind=ErrorKind.FINAL
+    )
+    start = trio.current_time()
+
+    async def revoke() -> None:
+        await session.wait_live(timeout_s=5)
+        await trio.sleep(100)
+        server.live().event({"e": "ORDER_TRADE_UPDATE", "E": 1})
+        await collector.wait_event("ORDER_TRADE_UPDATE")
+        rest.fail("PUT", revoked)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(collector.drain)
+        nursery.start_soon(revoke)
+        with pytest.raises(UserStreamAuthError):
+            await session.run()
+        await collector.send.aclose()
+    assert trio.current_time() - start == pytest.approx(1800)
+    assert shape(collector.items)[-2:] == ["StreamDisconnected", "UserStreamStopped"]
+    (frame,) = collector.of(StreamFrame)
+    (stopped,) = collector.of(UserStreamStopped)
+    assert stopped.client == "usdm"
+    assert stopped.from_ms == frame.received_ns // 1_000_000 == round((start + 100) * 1000)
+    assert stopped.code == -2015
+    assert "PUT /fapi/v1/listenKey" in stopped.reason
+
+
+async def test_lost_since_then_refused_stops_from_lost_since(autojump_clock) -> None:
+    server, collector = FakeServer(), Collector()
+    server.errors["userDataStream.subscribe.signature"] = (401, -2015, None, "Invalid API-key")
+    session = fake_spot(server, collector, lost_since=(1234, "the connectivity actor restarted"))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(collector.drain)
+        with pytest.raises(UserStreamAuthError):
+            await session.run()
+        await collector.send.aclose()
+    assert shape(collector.items) == ["StreamDisconnected", "UserStreamStopped"]
+    assert collector.of(UserStreamStopped)[0].from_ms == 1234
 
 
 async def test_aclose_during_backoff_stops_at_once_and_deletes_the_key(autojump_clock) -> None:
@@ -1115,3 +1359,63 @@ async def test_spot_timestamp_refusal_is_retried_not_fatal(autojump_clock) -> No
     first = collector.of(StreamDisconnected)[0]
     assert first.reason == "userDataStream.subscribe.signature refused: -1021 refused"
     assert first.reconnect_in_ms > 0
+
+
+@pytest.mark.parametrize("product", ["spot", "usdm"])
+@pytest.mark.parametrize("lost", [True, False])
+async def test_lost_since_is_reported_before_the_first_frame(
+    autojump_clock, product: str, lost: bool
+) -> None:
+    server, collector = FakeServer(), Collector()
+    # Sent the moment the stream carries data: already waiting when the session goes live.
+    server.greeting = [{"e": "balanceUpdate", "E": 1}]
+    await trio.sleep(50)
+    lost_since = (virtual_ms() - 40_000, "the connectivity actor restarted") if lost else None
+    if product == "spot":
+        session: Any = fake_spot(server, collector, lost_since=lost_since)
+    else:
+        session = fake_futures(server, FakeRest(), collector, lost_since=lost_since)
+    async with running(session, collector):
+        live_ms = virtual_ms()
+        await collector.wait_event("balanceUpdate")
+    expected = ["StreamConnected", "UserStreamStarted", "frame:balanceUpdate"]
+    if lost:
+        expected.insert(2, "UserStreamGap")
+    assert shape(collector.items)[:-1] == expected
+    assert shape(collector.items)[-1] == "StreamDisconnected"
+    if lost:
+        (gap,) = collector.of(UserStreamGap)
+        assert (gap.client, gap.from_ms, gap.to_ms) == (session.client, live_ms - 40_000, live_ms)
+        assert gap.reason == "the connectivity actor restarted"
+
+
+async def test_lost_since_through_for_endpoints_on_the_venue(venue, control) -> None:
+    collector = Collector()
+    account = venue.first_key.api_key
+    since_ms = time.time_ns() // 1_000_000 - 5_000
+    with trio.fail_after(DEADLINE):
+        async with venue_rest(venue, account) as rest:
+            session = futures_session(
+                venue, rest, collector, lost_since=(since_ms, "the connectivity actor restarted")
+            )
+            async with running(session, collector):
+                await control(
+                    "/_venue/usdm/fund", {"account": account, "asset": "USDT", "delta": "1"}
+                )
+                (frame,) = await collector.wait_event("ACCOUNT_UPDATE")
+    assert shape(collector.items) == [
+        "StreamConnected",
+        "UserStreamStarted",
+        "UserStreamGap",
+        "frame:ACCOUNT_UPDATE",
+        "StreamDisconnected",
+    ]
+    (gap,) = collector.of(UserStreamGap)
+    assert gap.from_ms == since_ms
+    assert since_ms < gap.to_ms <= frame.received_ns // 1_000_000
+    assert gap.reason == "the connectivity actor restarted"
+
+
+def test_lost_since_needs_wall_milliseconds() -> None:
+    with pytest.raises(TypeError, match="from_ms must be an int"):
+        fake_spot(FakeServer(), Collector(), lost_since=(1.5, "restarted"))  # type: ignore[arg-type]
