@@ -8,7 +8,7 @@ it reads (commands)        ``rest.request``, ``stream.subscribe``, ``stream.unsu
 it publishes (inputs)      ``rest.response``, ``stream.frame``, ``stream.connected``,
                            ``stream.disconnected``, ``stream.resubscribed``, ``stream.gap``,
                            ``ratelimit.limited``, ``ratelimit.banned``, ``clock.offset``,
-                           ``userstream.started``, ``userstream.gap``
+                           ``userstream.started``, ``userstream.gap``, ``userstream.stopped``
 =========================  ==================================================================
 
 Everything it publishes is an **input** (``cause`` empty, DESIGN 1.2): bytes from Binance
@@ -37,9 +37,11 @@ them. Credentials Binance refuses stop the session for good (logged), not the ac
 Failures: every answer Binance or the network gives is an event; bad input (an unknown
 client, an unknown endpoint, a bad stream name) is answered (a ``failed`` response) or
 logged, never raised. An unexpected exception crashes the actor; the supervisor restarts it
-and the new incarnation rebuilds itself from the session's journal: it re-subscribes every
-stream still wanted, reports the time it was away as a ``stream.gap`` once the streams are
-back, and answers each request the previous incarnation left unanswered with outcome
+and the new incarnation rebuilds itself from the session's journal
+(:mod:`actors.connectivity_history`, starting from the newest checkpoint the actor saved while
+it ran): it re-subscribes every stream still wanted, reports the time it was away as a
+``stream.gap`` once the streams are back (and as the user-data session's first gap), and
+answers each request the previous incarnation left unanswered with outcome
 ``unknown`` (it may or may not have been sent; reconciliation resolves orders, readers ask
 again). A stop requested by the supervisor closes the streams (reporting each) and answers
 the requests still in flight the same way.
@@ -57,8 +59,8 @@ from __future__ import annotations
 import collections
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import attrs
 import orjson
@@ -90,8 +92,8 @@ from actors.binance.userdata import (
 from actors.binance.venues import Endpoints, Route, Site, VenueError, resolve
 from actors.bus import Subscription
 from actors.config import AccountType, ClientConfig, KeyType
+from actors.connectivity_history import RESTART_SUFFIX, History, fold
 from events.base import Event
-from events.codec import Codec
 from events.connectivity import (
     RestRequest,
     RestResponse,
@@ -100,10 +102,8 @@ from events.connectivity import (
     StreamGap,
     SubscribeStreams,
     UnsubscribeStreams,
-    UserStreamGap,
 )
 from events.journal import JournalStore
-from events.system import ActorStarted
 
 __all__ = [
     "NAME",
@@ -114,6 +114,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("tern.connectivity")
+T = TypeVar("T")
 
 #: The actor's name (and journal ``source``).
 NAME = "connectivity"
@@ -139,6 +140,10 @@ MAX_CALLS_IN_FLIGHT = 256
 #: How long the restart bookkeeping waits for restored streams before reporting their gap
 #: anyway (the stream client keeps trying; the gap then ends at the report).
 RESTORE_WAIT_S = 60.0
+#: How often the journal is folded into a checkpoint, so that a restart folds little.
+CHECKPOINT_S = 30.0
+#: Checkpoints kept (the newest may be unreadable after a crash: keep one more).
+CHECKPOINTS_KEPT = 2
 #: The bus tags this actor serves.
 COMMANDS = (RestRequest.TAG, SubscribeStreams.TAG, UnsubscribeStreams.TAG)
 _IN_FLIGHT_LOST = (
@@ -172,30 +177,6 @@ class _Client:
     user: SpotUserSession | FuturesUserSession | None = None
 
 
-@attrs.define
-class _History:
-    """What the session's journal says this actor was doing before it (re)started."""
-
-    commands: list[SubscribeStreams | UnsubscribeStreams] = attrs.field(factory=list)
-    #: Requests without a response from this actor, by (client, call_id): (seq, request).
-    unanswered: dict[tuple[str, str], list[tuple[int, RestRequest]]] = attrs.field(factory=dict)
-    #: Earlier incarnations of this actor in the session.
-    incarnations: int = 0
-    #: Local receive time of the last journaled frame, by (client, "market" or "user").
-    last_frame_ns: dict[tuple[str, str], int] = attrs.field(factory=dict)
-    #: Bus time of the session's first record (the start of anything lost).
-    first_ns: int | None = None
-
-    def lost_since_ns(self, client: str, kind: str) -> int | None:
-        """Where frames of ``client``'s ``kind`` may have been lost from."""
-        return self.last_frame_ns.get((client, kind), self.first_ns)
-
-    def pending(self) -> list[RestRequest]:
-        """The unanswered requests, in journal order."""
-        found = sorted(item for items in self.unanswered.values() for item in items)
-        return [request for _, request in found]
-
-
 class ConnectivityActor:
     """The edge actor doing Binance I/O for a session's clients (see the module docstring).
 
@@ -214,6 +195,8 @@ class ConnectivityActor:
         user_data: open each client's user-data session (clients with credentials).
         user_settings: overrides of
             :class:`~actors.binance.userdata.UserSessionSettings`.
+        checkpoint_s: how often the session's journal is folded into a checkpoint that a
+            restart starts from (None: never; a restart folds the whole session).
     """
 
     def __init__(
@@ -229,6 +212,7 @@ class ConnectivityActor:
         max_calls_in_flight: int = MAX_CALLS_IN_FLIGHT,
         user_data: bool = True,
         user_settings: Mapping[str, Any] | None = None,
+        checkpoint_s: float | None = CHECKPOINT_S,
     ) -> None:
         if frame_buffer < 1 or max_calls_in_flight < 1:
             raise ValueError("frame_buffer and max_calls_in_flight must be positive")
@@ -251,6 +235,7 @@ class ConnectivityActor:
         self.user_data = user_data
         self.user_settings = dict(user_settings or {})
         self.configs = tuple(clients)
+        self.checkpoint_s = checkpoint_s
         #: Frames taken from the channel (journaled or not).
         self.frames_received = 0
         self._clients: dict[str, _Client] = {}
@@ -281,7 +266,7 @@ class ConnectivityActor:
         """
         self._ctx = ctx
         caught_up = ctx.bus.last_delivered_seq
-        history = await _read_history(ctx, caught_up)
+        history = await _load_history(ctx, caught_up)
         self._incarnation = history.incarnations + 1
         for config in self.configs:
             self._clients[config.name] = self._build(config)
@@ -298,6 +283,8 @@ class ConnectivityActor:
                     nursery.start_soon(self._pump_frames, ctx, receive)
                     nursery.start_soon(self._pump_user, ctx, user_receive)
                     nursery.start_soon(self._pump_records, ctx)
+                    if self.checkpoint_s is not None:
+                        nursery.start_soon(self._checkpoint, ctx, history)
                     await nursery.start(self._host_calls)
                     for client in self._clients.values():
                         if client.rest is not None:
@@ -529,7 +516,31 @@ class ConnectivityActor:
             if records:
                 await ctx.publish(records)
 
-    async def _answer_lost(self, ctx: ActorContext, history: _History) -> None:
+    async def _checkpoint(self, ctx: ActorContext, history: History) -> None:
+        """Every ``checkpoint_s``, fold what the journal gained into a copy of ``history``
+        and save it as a snapshot (in a thread for a file journal)."""
+        assert self.checkpoint_s is not None
+        store, codec, name = ctx.bus.store, ctx.bus.codec, ctx.name
+        while True:
+            await trio.sleep(self.checkpoint_s)
+            last = ctx.bus.last_delivered_seq
+            if last <= history.through_seq:
+                continue
+            draft = history.copy()
+
+            def work(draft: History = draft, last: int = last) -> None:
+                fold(draft, store, codec, last, name)
+                store.snapshots.save(name, draft.through_seq, draft.to_bytes())
+                store.snapshots.prune(name, keep=CHECKPOINTS_KEPT)
+
+            try:
+                await _blocking(store, work)
+            except (OSError, ValueError) as exc:  # a checkpoint is an optimisation
+                logger.warning("connectivity checkpoint failed: %s", exc)
+                continue
+            history = draft
+
+    async def _answer_lost(self, ctx: ActorContext, history: History) -> None:
         """Answer what an earlier incarnation left unanswered: ``unknown``."""
         lost = history.pending()
         if lost:
@@ -562,7 +573,7 @@ class ConnectivityActor:
         assert self._frames_send is not None
         assert self._ctx is not None
         ctx = self._ctx
-        settings = StreamSettings.for_account(endpoints.account_type, **self.stream_settings)
+        settings = StreamSettings.for_client(client.config, **self.stream_settings)
 
         async def emit(event: Event) -> None:
             await ctx.publish([_wire_safe(event)])
@@ -633,13 +644,10 @@ class ConnectivityActor:
             return None
         return client
 
-    def _restore(self, history: _History) -> list[tuple[_Client, StreamClient, tuple[str, ...]]]:
+    def _restore(self, history: History) -> list[tuple[_Client, StreamClient, tuple[str, ...]]]:
         """Re-apply the session's subscription commands; return what is wanted again."""
-        for command in history.commands:
-            if isinstance(command, SubscribeStreams):
-                self._subscribe(command)
-            else:
-                self._unsubscribe(command)
+        for command in history.wanted():
+            self._subscribe(command)
         restored = []
         for client in self._clients.values():
             for stream_client in client.streams.values():
@@ -654,7 +662,7 @@ class ConnectivityActor:
         client: _Client,
         stream_client: StreamClient,
         streams: tuple[str, ...],
-        history: _History,
+        history: History,
     ) -> None:
         """Once restored streams flow again, report the time the actor was away as a gap."""
         with trio.move_on_after(RESTORE_WAIT_S):
@@ -665,7 +673,7 @@ class ConnectivityActor:
             [
                 StreamGap(
                     client=client.config.name,
-                    connection=f"{stream_client.name}#restart",
+                    connection=f"{stream_client.name}{RESTART_SUFFIX}",
                     streams=streams,
                     from_ns=min(start if start is not None else now, now),
                     to_ns=now,
@@ -716,27 +724,23 @@ class ConnectivityActor:
 
     # ---------------------------------------------------------------------------- user data
 
-    async def _user_data(self, ctx: ActorContext, client: _Client, history: _History) -> None:
+    async def _user_data(self, ctx: ActorContext, client: _Client, history: History) -> None:
         """Keep ``client``'s user-data session (Spot: WS-API; futures: listen key) until the
         actor stops. Credentials Binance refuses end it for good (logged; retrying cannot
         help); every other failure is retried inside the session. After a restart of the
         actor, the time it was away is reported as a ``userstream.gap`` once data flows."""
-        session = self._user_session(ctx, client)
+        session = self._user_session(ctx, client, history)
         if session is None:
             await trio.lowlevel.checkpoint()
             return
         client.user = session
-        async with trio.open_nursery() as nursery:
-            if history.incarnations:
-                nursery.start_soon(self._report_user_gap, ctx, client, session, history)
-            try:
-                await session.run()
-            except UserStreamAuthError as exc:
-                logger.error("client %s: user data stopped: %s", client.config.name, exc)
-            nursery.cancel_scope.cancel()
+        try:
+            await session.run()
+        except UserStreamAuthError as exc:
+            logger.error("client %s: user data stopped: %s", client.config.name, exc)
 
     def _user_session(
-        self, ctx: ActorContext, client: _Client
+        self, ctx: ActorContext, client: _Client, history: History
     ) -> SpotUserSession | FuturesUserSession | None:
         endpoints, rest, credentials = client.endpoints, client.rest, client.credentials
         if not self.user_data or endpoints is None or rest is None or credentials is None:
@@ -749,6 +753,13 @@ class ConnectivityActor:
         }
         if self._incarnation > 1:
             options["name"] = f"{endpoints.client}/user~{self._incarnation}"
+        if history.incarnations:
+            # The time this actor was away is the new session's first gap: it reports it
+            # when it goes live, before any frame it receives.
+            now_ms = ctx.now_ns() // 1_000_000
+            start = history.lost_since_ns(client.config.name, "user")
+            from_ms = now_ms if start is None else min(start // 1_000_000, now_ms)
+            options["lost_since"] = (from_ms, "the connectivity actor restarted")
         if endpoints.account_type is AccountType.SPOT:
             assert client.signer is not None
             return SpotUserSession.for_endpoints(
@@ -768,33 +779,6 @@ class ConnectivityActor:
             emit=send.send,
             **options,
         )
-
-    async def _report_user_gap(
-        self,
-        ctx: ActorContext,
-        client: _Client,
-        session: SpotUserSession | FuturesUserSession,
-        history: _History,
-    ) -> None:
-        """Report the restart as a user-data gap once the new session is live."""
-        try:
-            await session.wait_live(timeout_s=math.inf)
-        except RuntimeError:  # the session ended before it went live: nothing flows
-            return
-        now_ms = ctx.now_ns() // 1_000_000
-        start = history.lost_since_ns(client.config.name, "user")
-        from_ms = now_ms if start is None else min(start // 1_000_000, now_ms)
-        assert self._user_send is not None
-        gap = UserStreamGap(
-            client=client.config.name,
-            from_ms=from_ms,
-            to_ms=now_ms,
-            reason="the connectivity actor restarted",
-        )
-        try:
-            await self._user_send.send(gap)
-        except trio.ClosedResourceError:  # stopping: the channel no longer takes events
-            await ctx.publish([gap])
 
     async def _pump_user(
         self, ctx: ActorContext, receive: trio.MemoryReceiveChannel[Event]
@@ -816,58 +800,36 @@ class ConnectivityActor:
             self._pumps_done.set()
 
 
-async def _read_history(ctx: ActorContext, last_seq: int) -> _History:
-    """Scan this session's journal up to ``last_seq`` for what a restart must know."""
-    first = ctx.session_seq
-    if last_seq < first:
-        await trio.lowlevel.checkpoint()
-        return _History()
+async def _load_history(ctx: ActorContext, last_seq: int) -> History:
+    """The session's journal through ``last_seq`` folded into a :class:`History`, starting
+    from the newest checkpoint of this session when there is one."""
     store = ctx.bus.store
     codec = ctx.bus.codec
 
-    def scan() -> _History:
-        return _scan(store, codec, first, last_seq, ctx.name)
+    def load() -> History:
+        history = None
+        found = store.snapshots.load_latest(ctx.name, at_or_below=last_seq)
+        if found is not None and found[0] >= ctx.session_seq:
+            try:
+                history = History.from_bytes(found[1], ctx.session_seq)
+            except ValueError as exc:
+                logger.warning("checkpoint %d not used (%s); folding the session", found[0], exc)
+        if history is None:
+            history = History(session_seq=ctx.session_seq)
+        fold(history, store, codec, last_seq, ctx.name)
+        return history
 
+    return await _blocking(store, load)
+
+
+async def _blocking(store: JournalStore, work: Callable[[], T]) -> T:
+    """Run ``work`` (journal reads, snapshot writes) in a thread for a file journal (a
+    cancellation abandons the thread: it holds nothing the actor needs), inline for a memory
+    one."""
     if store.blocking:
-        return await trio.to_thread.run_sync(scan)
+        return await trio.to_thread.run_sync(work, abandon_on_cancel=True)
     await trio.lowlevel.checkpoint()
-    return scan()
-
-
-_RELEVANT = frozenset({*COMMANDS, RestResponse.TAG})
-
-
-def _scan(store: JournalStore, codec: Codec, first: int, last: int, source: str) -> _History:
-    history = _History()
-    for seq, payload in store.read(first, last):
-        record = orjson.loads(payload)
-        if history.first_ns is None:
-            history.first_ns = record["ts_ns"]
-        own = record["source"] == source
-        stored = record["event"]
-        tag = stored["type"]
-        if own and tag == StreamFrame.TAG:
-            kind = "user" if "/user" in stored["connection"] else "market"
-            history.last_frame_ns[(stored["client"], kind)] = stored["received_ns"]
-            continue
-        if tag == ActorStarted.TAG and stored.get("actor") == source:
-            history.incarnations += 1
-            continue
-        if tag not in _RELEVANT or (tag == RestResponse.TAG and not own):
-            continue
-        event = codec.decode(payload).event
-        if isinstance(event, RestRequest):
-            key = (event.client, event.call_id)
-            history.unanswered.setdefault(key, []).append((seq, event))
-        elif isinstance(event, RestResponse):
-            waiting = history.unanswered.get((event.client, event.call_id))
-            if waiting:
-                waiting.pop(0)
-                if not waiting:
-                    del history.unanswered[(event.client, event.call_id)]
-        elif isinstance(event, SubscribeStreams | UnsubscribeStreams):
-            history.commands.append(event)
-    return history
+    return work()
 
 
 def _wire_safe(event: Event) -> Event:

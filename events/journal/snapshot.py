@@ -59,6 +59,10 @@ class SnapshotStore(Protocol):
         """Return the seqs ``actor`` has snapshots for, ascending."""
         ...
 
+    def prune(self, actor: str, keep: int) -> None:
+        """Delete all but the newest ``keep`` snapshots of ``actor``."""
+        ...
+
 
 def validate_actor_name(actor: str) -> None:
     """Check that an actor name is safe to use as a directory name.
@@ -91,6 +95,11 @@ def _check_seq_and_data(seq: int, data: bytes) -> None:
         raise ValueError(f"snapshot seq must be an int between 0 and {_MAX_SEQ}, got {seq!r}")
     if type(data) is not bytes:
         raise ValueError(f"snapshot data must be bytes, got {type(data).__name__}")
+
+
+def _check_keep(keep: int) -> None:
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        raise ValueError(f"prune must keep at least one snapshot, got keep={keep!r}")
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -229,6 +238,19 @@ class FileSnapshotStore:
             int(match.group(1)) for name in names if (match := _NAME.fullmatch(name)) is not None
         )
 
+    def prune(self, actor: str, keep: int) -> None:
+        """Delete all but the newest ``keep`` snapshot files of ``actor`` (blocking).
+
+        The newest ones are kept even when corrupt: :meth:`load_latest` falls back past them.
+
+        Raises:
+            ValueError: ``keep`` is below 1 (the newest snapshot is never deleted).
+        """
+        _check_keep(keep)
+        seqs = self.list(actor)
+        for seq in seqs[: max(0, len(seqs) - keep)]:
+            (self._directory / actor / f"{seq:020d}.snap").unlink(missing_ok=True)
+
 
 class MemorySnapshotStore:
     """Snapshots in a dict, for the memory journal store and tests."""
@@ -260,3 +282,15 @@ class MemorySnapshotStore:
         """Return the seqs ``actor`` has snapshots for, ascending."""
         validate_actor_name(actor)
         return sorted(self._snapshots.get(actor, {}))
+
+    def prune(self, actor: str, keep: int) -> None:
+        """Delete all but the newest ``keep`` snapshots of ``actor``.
+
+        Raises:
+            ValueError: ``keep`` is below 1 (the newest snapshot is never deleted).
+        """
+        validate_actor_name(actor)
+        _check_keep(keep)
+        snapshots = self._snapshots.get(actor, {})
+        for seq in sorted(snapshots)[: max(0, len(snapshots) - keep)]:
+            del snapshots[seq]

@@ -173,13 +173,14 @@ class Harness:
 async def running(
     clients: Sequence[ClientConfig],
     factory: Callable[..., ConnectivityActor] = ConnectivityActor,
+    store: MemoryJournalStore | None = None,
     **options: Any,
 ) -> AsyncIterator[Harness]:
     """The actor under a supervisor (restarts after 50 ms) on a memory journal; user-data
     sessions only when asked for (``user_data=True``)."""
     options.setdefault("stream_settings", FAST_STREAMS)
     options.setdefault("user_data", False)
-    store = MemoryJournalStore()
+    store = MemoryJournalStore() if store is None else store
     bus = Bus(store, clock=LiveClock())
     async with trio.open_nursery() as nursery:
         await nursery.start(bus.run)
@@ -657,11 +658,64 @@ async def test_a_restart_resubscribes_reports_the_gap_and_answers_the_lost(venue
             )
             assert user_gap.event.reason == "the connectivity actor restarted"
             assert user_gap.event.from_ms <= user_gap.event.to_ms
-            # Still serving requests.
+            # Still serving requests; the new session's frames come after its gap.
             await harness.send(request("/api/v3/time", call_id="after"))
             assert (await harness.response("after")).outcome == "ok"
+            await harness.send(request("/api/v3/order", "POST", "again", **order_params(venue)))
+            assert (await harness.response("again")).outcome == "ok"
+            (report,) = await harness.wait_for(
+                lambda e: (
+                    isinstance(e.event, StreamFrame)
+                    and e.event.connection == started.event.connection
+                )
+            )
+            assert report.seq > user_gap.seq
             responses = collections.Counter(r.call_id for r in harness.of(RestResponse))
-            assert responses == {"inflight": 1, "poison": 1, "after": 1}
+            assert responses == {"inflight": 1, "poison": 1, "after": 1, "again": 1}
+
+
+class ReadCounting(MemoryJournalStore):
+    """Remembers where each read of the journal started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads_from: list[int] = []
+
+    def read(self, from_seq: int = 1, to_seq: int | None = None):
+        self.reads_from.append(from_seq)
+        return super().read(from_seq, to_seq)
+
+
+async def test_a_restart_starts_from_the_checkpoint_not_the_session_start(venue) -> None:
+    """The journal is folded into checkpoints while the actor runs; a restart reads only what
+    came after the newest one, and still finds every duty (streams, gap, lost requests)."""
+    store = ReadCounting()
+    with trio.fail_after(DEADLINE):
+        async with running([spot(venue)], Crashing, store=store, checkpoint_s=0.1) as harness:
+            await harness.send(SubscribeStreams(client="spot", subscriber="t", streams=(DEPTH,)))
+            await harness.wait_for(market(StreamFrame), count=20)
+            while len(store.snapshots.list(NAME)) < 2:  # frames keep the journal moving
+                await harness.changed.wait()
+            await trio.sleep(0.3)
+            checkpoint = store.snapshots.list(NAME)[-1]
+            assert len(store.snapshots.list(NAME)) <= 2  # older checkpoints are pruned
+            before = len(store.reads_from)
+            await harness.send(request("/crash", call_id="poison"))
+            (failed,) = await harness.wait_for(lambda e: isinstance(e.event, ActorFailed))
+            assert (await harness.response("poison")).outcome == "unknown"
+            (gap,) = await harness.wait_for(
+                lambda e: isinstance(e.event, StreamGap), after=failed.seq
+            )
+            assert gap.event.streams == (DEPTH,)
+            frames = [
+                e.event.received_ns
+                for e in harness.seen
+                if isinstance(e.event, StreamFrame) and e.seq < failed.seq
+            ]
+            assert gap.event.from_ns == max(frames)  # the last frame before the crash
+            after = store.reads_from[before:]
+            assert after
+            assert min(after) > checkpoint, (checkpoint, after)
 
 
 async def test_rate_limits_come_from_exchange_info() -> None:

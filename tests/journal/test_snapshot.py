@@ -44,6 +44,21 @@ def test_save_and_load(snapshots):
     assert snapshots.list("positions") == []
 
 
+def test_prune_keeps_the_newest(snapshots):
+    for seq in (3, 1, 7, 5):
+        snapshots.save("orders", seq, f"s{seq}".encode())
+    snapshots.save("other", 2, b"o")
+    snapshots.prune("orders", keep=2)
+    assert snapshots.list("orders") == [5, 7]
+    assert snapshots.load_latest("orders") == (7, b"s7")
+    snapshots.prune("orders", keep=5)
+    assert snapshots.list("orders") == [5, 7]
+    snapshots.prune("absent", keep=1)
+    assert snapshots.list("other") == [2]
+    with pytest.raises(ValueError, match="keep at least one"):
+        snapshots.prune("orders", keep=0)
+
+
 def test_actors_are_kept_apart(snapshots):
     snapshots.save("a", 1, b"a1")
     snapshots.save("b", 2, b"b2")

@@ -1,0 +1,299 @@
+"""What the session's journal says the connectivity actor was doing: what a restart needs.
+
+A new incarnation of the connectivity actor (after a crash) rebuilds its duties from the
+journal, never from memory (no state crosses a restart): the streams still wanted, the
+requests left unanswered, and since when market and user data may be missing. :class:`History`
+is that knowledge, folded record by record by :func:`fold`.
+
+Since when data may be missing, per client and kind (``market`` or ``user``): every stream
+connection the journal shows is tracked from its ``stream.connected`` record with a *mark*,
+the receive time of its last journaled frame (or of the connected record itself):
+
+* a live connection's loss would start at its mark;
+* a connection that ended abnormally (``stream.disconnected`` with a reconnect planned) stays
+  an **open loss** from its mark until the ``stream.gap`` naming it (market) or the next
+  ``userstream.gap`` of its client (user) says the loss was reported;
+* a connection that ended deliberately (no reconnect: rotation done, no streams left, client
+  stopped) is dropped;
+* a user-data session that stopped for good (``userstream.stopped``) is an open loss from
+  its ``from_ms`` until a later ``userstream.gap`` of its client;
+* when an incarnation starts, every connection of the earlier one is dead: each becomes an
+  open loss until the new incarnation's restart gap (``<name>#restart``, or the user gap)
+  covers it. If the new incarnation dies too before reporting, the next one still reports from
+  the oldest mark.
+
+The start of the loss a restart reports is the oldest mark of the client's tracked
+connections of that kind, so a connection that was in backoff when the actor died is not
+hidden by a sibling that was still delivering (the loss is over-reported rather than
+under-reported), and the session's first record when nothing was ever tracked.
+
+Checkpoints: folding a long session's journal (millions of frames) takes long, so the actor
+folds it in the background while it runs and saves the result as a snapshot
+(:meth:`History.to_bytes`) in the journal's snapshot store; a restart loads the newest
+snapshot of its session and folds only what came after it. A snapshot is an optimisation:
+one that is missing, corrupt or from another session is ignored and the fold starts at the
+session's first record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import orjson
+
+from events.codec import Codec
+from events.connectivity import (
+    RestRequest,
+    RestResponse,
+    StreamConnected,
+    StreamDisconnected,
+    StreamFrame,
+    StreamGap,
+    SubscribeStreams,
+    UnsubscribeStreams,
+    UserStreamGap,
+    UserStreamStopped,
+)
+from events.journal import JournalStore
+from events.system import ActorStarted
+
+__all__ = ["RESTART_SUFFIX", "History", "fold", "kind_of", "stream_base"]
+
+#: The connection name suffix of the ``stream.gap`` a restarted actor reports.
+RESTART_SUFFIX = "#restart"
+_SNAPSHOT_VERSION = 1
+_COMMANDS = frozenset({RestRequest.TAG, SubscribeStreams.TAG, UnsubscribeStreams.TAG})
+_OWN_STATUS = frozenset(
+    {
+        StreamConnected.TAG,
+        StreamDisconnected.TAG,
+        StreamGap.TAG,
+        UserStreamGap.TAG,
+        UserStreamStopped.TAG,
+    }
+)
+
+
+def kind_of(connection: str) -> str:
+    """``user`` for a user-data session's connection, else ``market``."""
+    return "user" if "/user" in connection else "market"
+
+
+def stream_base(connection: str) -> str:
+    """A connection name without its serial and incarnation: ``spot/market~2#7`` ->
+    ``spot/market`` (the stream client it belongs to, across restarts)."""
+    return connection.partition("#")[0].partition("~")[0]
+
+
+@attrs.define
+class _Connection:
+    client: str
+    kind: str
+    mark_ns: int
+    lost: bool = False
+
+
+@attrs.define
+class History:
+    """The connectivity actor's duties as the journal records them, through ``through_seq``."""
+
+    session_seq: int
+    #: The last record folded in (0: none yet).
+    through_seq: int = 0
+    #: Streams wanted: client -> subscriber -> stream names (insertion-ordered).
+    subscriptions: dict[str, dict[str, dict[str, None]]] = attrs.field(factory=dict)
+    #: Requests without a response from this actor, by (client, call_id): (seq, request).
+    unanswered: dict[tuple[str, str], list[tuple[int, RestRequest]]] = attrs.field(factory=dict)
+    #: Earlier incarnations of this actor in the session.
+    incarnations: int = 0
+    #: Tracked stream connections by name (see the module docstring).
+    connections: dict[str, _Connection] = attrs.field(factory=dict)
+    #: Bus time of the session's first record (the start of anything lost).
+    first_ns: int | None = None
+
+    def lost_since_ns(self, client: str, kind: str) -> int | None:
+        """Where ``client``'s data of ``kind`` may have been lost from (None: no record)."""
+        marks = [
+            connection.mark_ns
+            for connection in self.connections.values()
+            if connection.client == client and connection.kind == kind
+        ]
+        return min(marks) if marks else self.first_ns
+
+    def pending(self) -> list[RestRequest]:
+        """The unanswered requests, in journal order."""
+        found = sorted(
+            (item for items in self.unanswered.values() for item in items),
+            key=lambda item: item[0],
+        )
+        return [request for _, request in found]
+
+    def wanted(self) -> list[SubscribeStreams]:
+        """The subscriptions in force, as the commands that rebuild them."""
+        return [
+            SubscribeStreams(client=client, subscriber=subscriber, streams=tuple(streams))
+            for client, subscribers in self.subscriptions.items()
+            for subscriber, streams in subscribers.items()
+            if streams
+        ]
+
+    def copy(self) -> History:
+        """An independent copy (folding it leaves this one unchanged)."""
+        return History.from_bytes(self.to_bytes(), self.session_seq)
+
+    def to_bytes(self) -> bytes:
+        """The snapshot form."""
+        return orjson.dumps(
+            {
+                "version": _SNAPSHOT_VERSION,
+                "session_seq": self.session_seq,
+                "through_seq": self.through_seq,
+                "subscriptions": {
+                    client: {subscriber: list(streams) for subscriber, streams in subs.items()}
+                    for client, subs in self.subscriptions.items()
+                },
+                "unanswered": [
+                    [seq, attrs.asdict(request)]
+                    for items in self.unanswered.values()
+                    for seq, request in items
+                ],
+                "incarnations": self.incarnations,
+                "connections": [
+                    [name, c.client, c.kind, c.mark_ns, c.lost]
+                    for name, c in self.connections.items()
+                ],
+                "first_ns": self.first_ns,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes, session_seq: int) -> History:
+        """A snapshot read back; ValueError when it is not one of this session."""
+        try:
+            raw: Any = orjson.loads(data)
+            if raw["version"] != _SNAPSHOT_VERSION or raw["session_seq"] != session_seq:
+                raise ValueError("a snapshot of another session or version")
+            history = cls(
+                session_seq=session_seq,
+                through_seq=int(raw["through_seq"]),
+                subscriptions={
+                    client: {sub: dict.fromkeys(streams) for sub, streams in subs.items()}
+                    for client, subs in raw["subscriptions"].items()
+                },
+                incarnations=int(raw["incarnations"]),
+                connections={
+                    name: _Connection(client, kind, int(mark), bool(lost))
+                    for name, client, kind, mark, lost in raw["connections"]
+                },
+                first_ns=raw["first_ns"],
+            )
+            for seq, fields in raw["unanswered"]:
+                request = RestRequest(**fields)
+                key = (request.client, request.call_id)
+                history.unanswered.setdefault(key, []).append((int(seq), request))
+        except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
+            raise ValueError(f"not a connectivity snapshot of this session: {exc}") from None
+        for items in history.unanswered.values():
+            items.sort(key=lambda item: item[0])
+        return history
+
+
+def fold(history: History, store: JournalStore, codec: Codec, last: int, source: str) -> None:
+    """Fold the records after ``history.through_seq`` up to ``last`` into ``history``
+    (blocking: it reads the journal)."""
+    first = max(history.through_seq + 1, history.session_seq)
+    if last < first:
+        return
+    for seq, payload in store.read(first, last):
+        _fold_one(history, codec, seq, payload, source)
+        history.through_seq = seq
+
+
+def _fold_one(history: History, codec: Codec, seq: int, payload: bytes, source: str) -> None:
+    record = orjson.loads(payload)
+    if history.first_ns is None:
+        history.first_ns = record["ts_ns"]
+    own = record["source"] == source
+    stored = record["event"]
+    tag = stored["type"]
+    connections = history.connections
+    if own and tag == StreamFrame.TAG:
+        tracked = connections.get(stored["connection"])
+        if tracked is not None:
+            tracked.mark_ns = stored["received_ns"]
+        return
+    if own and tag in _OWN_STATUS:
+        _fold_status(history, tag, stored, record["ts_ns"])
+        return
+    if tag == ActorStarted.TAG and stored.get("actor") == source:
+        history.incarnations += 1
+        for tracked in connections.values():  # the earlier incarnation's are dead now
+            tracked.lost = True
+        return
+    if tag not in _COMMANDS and not (own and tag == RestResponse.TAG):
+        return
+    event = codec.decode(payload).event
+    if isinstance(event, RestRequest):
+        history.unanswered.setdefault((event.client, event.call_id), []).append((seq, event))
+    elif isinstance(event, RestResponse):
+        key = (event.client, event.call_id)
+        waiting = history.unanswered.get(key)
+        if waiting:
+            waiting.pop(0)
+            if not waiting:
+                del history.unanswered[key]
+    elif isinstance(event, SubscribeStreams):
+        streams = history.subscriptions.setdefault(event.client, {}).setdefault(
+            event.subscriber, {}
+        )
+        streams.update(dict.fromkeys(event.streams))
+    elif isinstance(event, UnsubscribeStreams):
+        subscribers = history.subscriptions.get(event.client, {})
+        streams = subscribers.get(event.subscriber)
+        if streams is not None:
+            for name in event.streams:
+                streams.pop(name, None)
+            if not streams:
+                del subscribers[event.subscriber]
+
+
+def _fold_status(history: History, tag: str, stored: dict[str, Any], ts_ns: int) -> None:
+    connections = history.connections
+    if tag == UserStreamStopped.TAG:  # open-ended: lost until a later session's gap
+        client = stored["client"]
+        connections[f"{client}/user#stopped"] = _Connection(
+            client, "user", stored["from_ms"] * 1_000_000, lost=True
+        )
+        return
+    if tag == UserStreamGap.TAG:
+        client = stored["client"]
+        for name in [
+            name
+            for name, c in connections.items()
+            if c.client == client and c.kind == "user" and c.lost
+        ]:
+            del connections[name]
+        return
+    name = stored["connection"]
+    if tag == StreamConnected.TAG:
+        connections[name] = _Connection(stored["client"], kind_of(name), ts_ns)
+    elif tag == StreamDisconnected.TAG:
+        tracked = connections.get(name)
+        if tracked is None:
+            return
+        if stored.get("reconnect_in_ms") is None:
+            del connections[name]  # ended on purpose: nothing more was wanted from it
+        else:
+            tracked.lost = True
+    elif tag == StreamGap.TAG:
+        if name.endswith(RESTART_SUFFIX):  # a restart's gap covers the dead incarnation's
+            base = stream_base(name)
+            for dead in [
+                other
+                for other, c in connections.items()
+                if c.lost and c.kind == "market" and stream_base(other) == base
+            ]:
+                del connections[dead]
+        else:
+            connections.pop(name, None)
