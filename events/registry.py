@@ -21,6 +21,29 @@ from events.connectivity import (
     UserStreamStopped,
 )
 from events.demo import SyntheticPrice
+from events.market import (
+    Bar,
+    BookDeltas,
+    BookResynced,
+    BookSnapshot,
+    BookStale,
+    BookSyncFailed,
+    FundingRate,
+    HistoryChunk,
+    HistoryDone,
+    IndexPrice,
+    Instrument,
+    InstrumentSkipped,
+    InstrumentStatus,
+    MarkPrice,
+    QuoteTick,
+    RequestHistory,
+    SubscribeMarketData,
+    Ticker,
+    TopOfBook,
+    TradeTick,
+    UnsubscribeMarketData,
+)
 from events.orders import CancelOrder, SubmitOrder
 from events.system import (
     ActorFailed,
@@ -66,6 +89,27 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     UserStreamStarted,
     UserStreamGap,
     UserStreamStopped,
+    Instrument,
+    InstrumentSkipped,
+    InstrumentStatus,
+    SubscribeMarketData,
+    UnsubscribeMarketData,
+    RequestHistory,
+    TradeTick,
+    QuoteTick,
+    Bar,
+    Ticker,
+    MarkPrice,
+    IndexPrice,
+    FundingRate,
+    HistoryChunk,
+    HistoryDone,
+    BookSnapshot,
+    BookDeltas,
+    TopOfBook,
+    BookStale,
+    BookResynced,
+    BookSyncFailed,
 )
 
 

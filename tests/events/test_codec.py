@@ -44,6 +44,13 @@ def _strategy_for(annotation: typing.Any) -> st.SearchStrategy:
         return st.one_of([_strategy_for(arg) for arg in typing.get_args(annotation)])
     if annotation is type(None):
         return st.none()
+    if typing.get_origin(annotation) is tuple:
+        args = typing.get_args(annotation)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return st.lists(_strategy_for(args[0]), max_size=3).map(tuple)
+        return st.tuples(*(_strategy_for(arg) for arg in args))
+    if attrs.has(annotation):
+        return event_strategy(annotation)
     if annotation is int:
         return st.integers(-(2**63), 2**63 - 1)
     if annotation is float:
