@@ -21,6 +21,8 @@ class Priority(enum.IntEnum):
     ORDER = 1
     ACCOUNT = 2
     MARKET_DATA = 3
+    #: Work nobody waits for (per-symbol commission rates): never ahead of anything else.
+    BACKGROUND = 4
 
 
 @attrs.frozen

@@ -273,6 +273,7 @@ CANCEL = Priority.CANCEL
 ORDER = Priority.ORDER
 ACCOUNT = Priority.ACCOUNT
 DATA = Priority.MARKET_DATA
+BACKGROUND = Priority.BACKGROUND
 
 SPOT = AccountType.SPOT
 USDM = AccountType.USDT_FUTURES
@@ -414,7 +415,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     E("GET", "/fapi/v1/adlQuantile", USER, 5, ACCOUNT),
     E("GET", "/fapi/v1/positionSide/dual", USER, 30, ACCOUNT),
     E("GET", "/fapi/v1/multiAssetsMargin", USER, 30, ACCOUNT),
-    E("GET", "/fapi/v1/commissionRate", USER, 20, ACCOUNT),
+    E("GET", "/fapi/v1/commissionRate", USER, 20, BACKGROUND),
     E("GET", "/fapi/v1/income", USER, 30, ACCOUNT),
     E("GET", "/fapi/v1/leverageBracket", USER, 1, ACCOUNT),
     E("GET", "/fapi/v1/rateLimit/order", USER, 1, ACCOUNT),
@@ -454,7 +455,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     E("GET", "/dapi/v1/positionRisk", USER, 1, ACCOUNT),
     E("GET", "/dapi/v1/adlQuantile", USER, 5, ACCOUNT),
     E("GET", "/dapi/v1/positionSide/dual", USER, 30, ACCOUNT),
-    E("GET", "/dapi/v1/commissionRate", USER, 20, ACCOUNT),
+    E("GET", "/dapi/v1/commissionRate", USER, 20, BACKGROUND),
     E("GET", "/dapi/v1/income", USER, 20, ACCOUNT),
     E("GET", "/dapi/v1/leverageBracket", USER, 1, ACCOUNT),
     E("GET", "/dapi/v2/leverageBracket", USER, 1, ACCOUNT),

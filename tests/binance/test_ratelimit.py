@@ -244,7 +244,8 @@ async def test_priority_order_under_contention(autojump_clock) -> None:
     async with limiter.admit(spot(10)):
         pass  # the window is now full
     async with trio.open_nursery() as nursery:
-        for priority in [Priority.MARKET_DATA] * 3 + [Priority.ACCOUNT, Priority.ORDER]:
+        first = [Priority.BACKGROUND] + [Priority.MARKET_DATA] * 3
+        for priority in [*first, Priority.ACCOUNT, Priority.ORDER]:
             nursery.start_soon(admit_and_record, limiter, spot(10, 0, priority), None, log)
             await trio.testing.wait_all_tasks_blocked()
         nursery.start_soon(admit_and_record, limiter, spot(10, 0, Priority.CANCEL), None, log)
@@ -254,6 +255,7 @@ async def test_priority_order_under_contention(autojump_clock) -> None:
             Priority.ORDER: 1,
             Priority.ACCOUNT: 1,
             Priority.MARKET_DATA: 3,
+            Priority.BACKGROUND: 1,
         }
     log.sort(key=lambda a: a.sequence)
     assert [a.cost.priority for a in log] == [
@@ -263,8 +265,9 @@ async def test_priority_order_under_contention(autojump_clock) -> None:
         Priority.MARKET_DATA,
         Priority.MARKET_DATA,
         Priority.MARKET_DATA,
+        Priority.BACKGROUND,  # first in line, last served
     ]
-    assert [(a.admitted_ms - EPOCH_MS) // 60_000 for a in log] == [1, 2, 3, 4, 5, 6]
+    assert [(a.admitted_ms - EPOCH_MS) // 60_000 for a in log] == [1, 2, 3, 4, 5, 6, 7]
     stats = limiter.stats(Pool.SPOT)
     assert stats.max_wait_s[Priority.MARKET_DATA] == 360
     assert stats.wait_s[Priority.MARKET_DATA] == 240 + 300 + 360
@@ -429,7 +432,7 @@ async def test_429_pauses_the_pool_until_retry_after_then_resumes(autojump_clock
         assert len(log) == 2
         assert limiter.paused_until(Pool.SPOT) == EPOCH_MS + 5000
         assert limiter.stats(Pool.SPOT).queue_depth == dict.fromkeys(Priority, 1)
-    assert [a.admitted_ms - EPOCH_MS for a in log] == [0, 0] + [5000] * 4
+    assert [a.admitted_ms - EPOCH_MS for a in log] == [0, 0] + [5000] * len(Priority)
     assert [a.cost.priority for a in sorted(log[2:], key=lambda a: a.sequence)] == list(Priority)
     assert limiter.paused_until(Pool.SPOT) is None
 
@@ -464,7 +467,7 @@ async def test_418_halts_the_pool_until_the_ban_ends(autojump_clock) -> None:
         for priority in Priority:
             nursery.start_soon(admit_and_record, limiter, futures(1, 0, priority), None, log)
         nursery.start_soon(admit_and_record, limiter, spot(1), None, log)
-    assert sorted(a.admitted_ms - EPOCH_MS for a in log) == [3_600_000] + [7_200_000] * 4
+    assert sorted(a.admitted_ms - EPOCH_MS for a in log) == [3_600_000] + [7_200_000] * len(Priority)
     assert limiter.stats(Pool.FUTURES).banned_until_ms is None
 
 
