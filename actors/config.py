@@ -166,8 +166,12 @@ class ClientConfig:
     key_type: KeyType = KeyType.HMAC
     broker_id: str | None = None
     use_agg_trade_ticks: bool = False
-    update_instruments_interval_mins: int | None = 60
-    instrument_status_poll_secs: int | None = 3600
+    #: Reload every instrument definition this often (0 = never after the first load).
+    update_instruments_interval_mins: int = 60
+    #: Poll ``exchangeInfo`` for status changes this often (0 = off).
+    instrument_status_poll_secs: int = 3600
+    #: Log one warning per instrument that cannot be parsed (the events are kept either way).
+    log_warnings: bool = True
     use_gtd: bool = True
     use_reduce_only: bool = True
     use_position_ids: bool = True
@@ -400,6 +404,7 @@ def _client(table: _Table) -> ClientConfig:
             ("log_rejected_due_post_only_as_warning", True),
             ("query_commission_rates", False),
             ("journal_raw_frames", True),
+            ("log_warnings", True),
         )
     }
     leverages = table.get("futures_leverages", dict, {}, "a table of symbol = leverage")
@@ -427,8 +432,12 @@ def _client(table: _Table) -> ClientConfig:
         private_key_file=_optional(table, "private_key_file", str, "a PEM file path"),
         key_type=table.choice("key_type", KeyType, KeyType.HMAC),
         broker_id=_optional(table, "broker_id", str, "your Binance broker id"),
-        update_instruments_interval_mins=table.positive_int("update_instruments_interval_mins", 60),
-        instrument_status_poll_secs=table.positive_int("instrument_status_poll_secs", 3600),
+        update_instruments_interval_mins=table.non_negative_int(
+            "update_instruments_interval_mins", 60, "a non-negative integer of minutes (0 = off)"
+        ),
+        instrument_status_poll_secs=table.non_negative_int(
+            "instrument_status_poll_secs", 3600, "a non-negative integer of seconds (0 = off)"
+        ),
         recv_window_ms=table.positive_int("recv_window_ms", 5000),
         max_retries=table.non_negative_int("max_retries", 3, "a non-negative integer"),
         retry_delay_initial_ms=table.positive_int("retry_delay_initial_ms", 1000),

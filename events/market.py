@@ -38,6 +38,7 @@ __all__ = [
     "InstrumentKind",
     "InstrumentSkipped",
     "InstrumentStatus",
+    "InstrumentsUnavailable",
     "MarkPrice",
     "MarketStatus",
     "QuoteTick",
@@ -152,6 +153,16 @@ class InstrumentSkipped(Event):
     TAG: ClassVar[str] = "instrument.skipped"
     client: str
     symbol: str
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class InstrumentsUnavailable(Event):
+    """``exchangeInfo`` of ``client`` could not be loaded (``reason``); it is asked again at
+    the next reload (instruments already known stay as they were)."""
+
+    TAG: ClassVar[str] = "instrument.unavailable"
+    client: str
     reason: str
 
 
