@@ -11,7 +11,7 @@ import os
 import platform
 import sys
 
-from benchmarks import connectivity, stream_journal, venue
+from benchmarks import book_feed, connectivity, stream_journal, venue
 from benchmarks.foundation import Result, run_all
 
 
@@ -51,6 +51,13 @@ def main() -> int:
             30_000,
             "Spot depth frames over a loopback WebSocket, through the connectivity actor "
             "into a file journal (per_batch fsync); frames/s",
+        ),
+        (
+            "book: depth frames -> exact order book",
+            book_feed.book_feed,
+            100_000,
+            "raw USD-M depthUpdate frames (~17 changes, ~25% removals) through "
+            "DepthSync.apply_frame into a 1000-level-a-side book, verified; frames/s",
         ),
     ]
     for name, bench, target, note in plans:

@@ -1,0 +1,1062 @@
+"""The exact order book and Binance's depth sequencing rules (actors/binance/book.py).
+
+The model-based tests build a true history of one book at the granularity of single update
+ids, cut it into diffs as Binance does (Spot: contiguous ``U``..``u``; futures: ``pu`` chains
+with unused ids between diffs), deliver the diffs with losses, duplicates, swaps, merges,
+snapshots at every interesting id, empty and failed snapshots and reconnects, and check after
+every step that a book that says it is in sync equals the true book at its update id.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from actors.binance.book import (
+    Applied,
+    Buffered,
+    DepthDiff,
+    DepthSnapshot,
+    DepthSync,
+    Ignored,
+    NeedSnapshot,
+    OrderBook,
+    SequenceRule,
+    SnapshotTooOld,
+    Synced,
+    SyncState,
+    float_key,
+    parse_depth_frame,
+    parse_depth_snapshot,
+)
+from actors.config import AccountType
+
+SPOT = SequenceRule.SPOT
+FUTURES = SequenceRule.FUTURES
+FIXTURES = Path(
+    os.environ.get(
+        "TERN_BINANCE_FIXTURES",
+        Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "binance",
+    )
+)
+
+
+def d(text: str) -> Decimal:
+    return Decimal(text)
+
+
+def diff(first, last, bids=(), asks=(), *, pu=None, symbol="BTCUSDT") -> DepthDiff:
+    return DepthDiff(
+        symbol=symbol,
+        first_update_id=first,
+        update_id=last,
+        previous_update_id=pu,
+        bids=tuple(bids),
+        asks=tuple(asks),
+        event_time_ms=1,
+    )
+
+
+def frame(first, last, bids=(), asks=(), *, pu=None, symbol="BTCUSDT", wrap=False) -> bytes:
+    payload = {
+        "e": "depthUpdate",
+        "E": 1,
+        "s": symbol,
+        "U": first,
+        "u": last,
+        "b": [list(level) for level in bids],
+        "a": [list(level) for level in asks],
+    }
+    if pu is not None:
+        payload |= {"T": 1, "pu": pu}
+    if wrap:
+        payload = {"stream": f"{symbol.lower()}@depth@100ms", "data": payload}
+    return orjson.dumps(payload)
+
+
+def snapshot(update_id, bids=(("10.0", "1"),), asks=(("11.0", "1"),)) -> DepthSnapshot:
+    return DepthSnapshot(update_id=update_id, bids=tuple(bids), asks=tuple(asks))
+
+
+def decimals(levels) -> list[tuple[Decimal, Decimal]]:
+    return [(Decimal(p), Decimal(q)) for p, q in levels]
+
+
+# ------------------------------------------------------------------------------ the book
+
+
+def test_levels_are_kept_exactly_and_in_order() -> None:
+    book = OrderBook()
+    book.replace(
+        [("100.10", "1.000"), ("100.30", "0.500"), ("100.20", "2.0")],
+        [("100.50", "1"), ("100.40", "3.25")],
+    )
+    assert book.best_bid() == ("100.30", "0.500")
+    assert book.best_ask() == ("100.40", "3.25")
+    assert book.depth == (3, 2)
+    assert len(book) == 5
+    assert book.levels() == (
+        [("100.30", "0.500"), ("100.20", "2.0"), ("100.10", "1.000")],
+        [("100.40", "3.25"), ("100.50", "1")],
+    )
+    assert book.top(2) == (
+        [("100.30", "0.500"), ("100.20", "2.0")],
+        [("100.40", "3.25"), ("100.50", "1")],
+    )
+    assert book.top(1, decimals=True) == ([(d("100.30"), d("0.5"))], [(d("100.4"), d("3.25"))])
+    assert book.top(0) == ([], [])
+    assert book.top(100) == book.levels()
+
+
+def test_any_zero_spelling_removes_and_unknown_removals_are_normal() -> None:
+    book = OrderBook()
+    book.replace([("1.0", "1"), ("2.0", "1"), ("3.0", "1"), ("4.0", "1")], [("5.0", "1")])
+    book.apply([("1.0", "0"), ("2.0", "0.000"), ("3.0", "0E-8"), ("9.0", "0.00000000")], [])
+    assert book.levels() == ([("4.0", "1")], [("5.0", "1")])
+    book.apply([("4.00", "00.0")], [("7.0", "0")])
+    assert book.levels() == ([], [("5.0", "1")])
+    assert book.best_bid() is None
+
+
+def test_a_price_is_one_level_however_it_is_spelled() -> None:
+    book = OrderBook()
+    book.replace([("100.50", "1")], [])
+    book.apply([("100.5", "2"), ("100.500000", "3")], [])
+    assert book.levels() == ([("100.500000", "3")], [])
+    book.apply([("100.50", "0")], [])
+    assert book.depth == (0, 0)
+
+
+def test_later_levels_win_within_one_change() -> None:
+    book = OrderBook()
+    book.apply([("1.0", "1"), ("1.0", "0"), ("2.0", "1"), ("2.0", "5")], [])
+    assert book.levels() == ([("2.0", "5")], [])
+
+
+def test_books_compare_by_value() -> None:
+    left, right = OrderBook(), OrderBook()
+    left.replace([("1.50", "2.0")], [("2.0", "1")])
+    right.replace([("1.5", "2")], [("2.00", "1.000")])
+    assert left == right
+    right.apply([("1.4", "1")], [])
+    assert left != right
+    right.apply([("1.4", "0")], [("2", "3")])
+    assert left != right
+    assert left != "a book"
+
+
+def test_imprecise_prices_fall_back_to_decimal_keys() -> None:
+    """1.0000000000000001 and 1.0000000000000002 are the same float: the book must notice."""
+    book = OrderBook()
+    book.replace([("1", "1"), ("0.9", "1")], [("3", "1")])
+    assert not book.decimal_keys
+    book.apply([("1.0000000000000001", "2"), ("1.0000000000000002", "3")], [("2.5", "1")])
+    assert book.decimal_keys
+    assert book.levels() == (
+        [("1.0000000000000002", "3"), ("1.0000000000000001", "2"), ("1", "1"), ("0.9", "1")],
+        [("2.5", "1"), ("3", "1")],
+    )
+    book.apply([("1.0000000000000001", "0")], [("2.50", "0")])
+    assert book.levels() == (
+        [("1.0000000000000002", "3"), ("1", "1"), ("0.9", "1")],
+        [("3", "1")],
+    )
+    reference = OrderBook()
+    reference.replace([("0.9", "1"), ("1.00", "1"), ("1.0000000000000002", "3")], [("3", "1")])
+    assert book == reference
+    assert reference == book
+    book.replace([("1", "1")], [("2", "1")])
+    assert not book.decimal_keys
+
+
+def test_prices_beyond_the_double_range_are_exact_too() -> None:
+    book = OrderBook()
+    book.replace(
+        [("1e-400", "1"), ("2e-400", "1"), ("1e-310", "1")], [("1e400", "1"), ("1E+16", "1")]
+    )
+    assert book.decimal_keys
+    assert book.levels() == (
+        [("1e-310", "1"), ("2e-400", "1"), ("1e-400", "1")],
+        [("1E+16", "1"), ("1e400", "1")],
+    )
+
+
+@pytest.mark.parametrize(
+    ("bids", "asks"),
+    [
+        ([("abc", "1")], []),
+        ([("1.0", "-1")], []),
+        ([("-1.0", "1")], []),
+        ([("0", "1")], []),
+        ([("nan", "1")], []),
+        ([], [("inf", "1")]),
+        ([("1.0", "nan")], []),
+        ([("1.0", "1", "2")], []),
+    ],
+)
+def test_malformed_levels_raise(bids, asks) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011
+        OrderBook().apply(bids, asks)
+    with pytest.raises(ValueError):  # noqa: PT011
+        OrderBook().replace(bids, asks)
+
+
+@st.composite
+def short_decimals(draw, max_digits=15) -> Decimal:
+    """A positive decimal of at most ``max_digits`` significant digits, at any plausible scale."""
+    digits = draw(st.integers(1, 10**max_digits - 1))
+    exponent = draw(st.integers(-30, 20))
+    return Decimal(digits).scaleb(exponent)
+
+
+@settings(max_examples=400, deadline=None)
+@given(short_decimals(), short_decimals())
+def test_floats_of_15_digit_prices_are_exact(left, right) -> None:
+    """DBL_DIG is 15: floats of such decimals are injective and monotonic, so comparing the
+    floats compares the prices."""
+    for value in (left, right):
+        assert float_key(str(value)) == float(value)
+        assert Decimal(repr(float(value))) == value
+    assert (float(left) < float(right)) == (left < right)
+    assert (float(left) == float(right)) == (left == right)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.from_regex(r"[0-9]{1,9}(\.[0-9]{1,9})?", fullmatch=True))
+def test_the_hot_loop_shortcut_is_exact(text) -> None:
+    """The hot loop trusts a price of at most 15 characters whose float is a normal double
+    (at most 15 digits: within DBL_DIG); the full test agrees on every such price."""
+    value = Decimal(text)
+    if len(text) <= 15 and value > 0 and sys.float_info.min <= float(text) < math.inf:
+        assert Decimal(repr(float(text))) == value
+        assert float_key(text) == float(text)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(short_decimals(max_digits=20), short_decimals(max_digits=4)),
+            st.sampled_from(["plain", "exp", "padded"]),
+            st.sampled_from(["1", "0.5", "0", "0.000"]),
+        ),
+        max_size=40,
+    )
+)
+def test_the_book_orders_any_prices_exactly(changes) -> None:
+    """Whatever the prices (float keys or the Decimal fallback), the book is the exact one."""
+
+    def spell(value: Decimal, how: str) -> str:
+        if how == "exp":
+            return f"{value:E}"
+        if how == "padded":
+            return f"{value:f}" + ("0" if "." in f"{value:f}" else ".0")
+        return f"{value:f}"
+
+    book = OrderBook()
+    expected: dict[Decimal, Decimal] = {}
+    for value, how, size in changes:
+        book.apply([(spell(value, how), size)], [(spell(value, how), size)])
+        if Decimal(size):
+            expected[value] = Decimal(size)
+        else:
+            expected.pop(value, None)
+    bids, asks = book.levels(decimals=True)
+    assert bids == sorted(expected.items(), reverse=True)
+    assert asks == sorted(expected.items())
+
+
+# ---------------------------------------------------------------------------- Spot rules
+
+
+def synced_spot(update_id=100) -> DepthSync:
+    sync = DepthSync("BTCUSDT", SPOT)
+    assert isinstance(sync.apply_snapshot(snapshot(update_id)), Synced)
+    return sync
+
+
+def test_spot_snapshot_exactly_between_two_events_is_continuous() -> None:
+    """§8.1: the first applied event satisfies U <= lastUpdateId + 1 <= u, boundary included."""
+    sync = DepthSync("BTCUSDT", SPOT)
+    assert sync.state is SyncState.WAITING
+    assert sync.apply_diff(diff(101, 105, [("10.0", "2")])) == Buffered(
+        first_update_id=101, update_id=105, buffered=1
+    )
+    outcome = sync.apply_snapshot(snapshot(100))
+    assert outcome == Synced(update_id=105, snapshot_update_id=100, replayed=1, attempts=1)
+    assert sync.state is SyncState.SYNCED
+    assert sync.update_id == 105
+    assert sync.book.levels() == ([("10.0", "2")], [("11.0", "1")])
+
+
+def test_spot_snapshot_inside_the_first_event() -> None:
+    sync = DepthSync("BTCUSDT", SPOT)
+    sync.apply_diff(diff(101, 105, [("10.0", "2")]))
+    sync.apply_diff(diff(106, 110, [("10.5", "1")]))
+    assert sync.apply_snapshot(snapshot(103)) == Synced(
+        update_id=110, snapshot_update_id=103, replayed=2, attempts=1
+    )
+
+
+def test_spot_snapshot_before_the_first_buffered_event_is_too_old() -> None:
+    """Step 3: lastUpdateId + 1 < first U means the snapshot cannot reach the buffer."""
+    sync = DepthSync("BTCUSDT", SPOT)
+    sync.apply_diff(diff(101, 105))
+    outcome = sync.apply_snapshot(snapshot(99))
+    assert isinstance(outcome, SnapshotTooOld)
+    assert (outcome.snapshot_update_id, outcome.first_update_id, outcome.attempts) == (99, 101, 1)
+    assert sync.state is SyncState.WAITING
+    assert sync.buffered == 1
+    assert len(sync.book) == 0
+    assert sync.apply_snapshot(snapshot(100)) == Synced(
+        update_id=105, snapshot_update_id=100, replayed=1, attempts=2
+    )
+    assert sync.attempts == 0  # the replayed event proved the snapshot
+
+
+def test_spot_drops_buffered_events_the_snapshot_contains() -> None:
+    sync = DepthSync("BTCUSDT", SPOT)
+    sync.apply_diff(diff(101, 105, [("10.0", "5")]))
+    sync.apply_diff(diff(106, 110, [("10.5", "1")]))
+    assert sync.apply_snapshot(snapshot(105)).replayed == 1
+    assert sync.book.levels() == ([("10.5", "1"), ("10.0", "1")], [("11.0", "1")])
+
+    newer = DepthSync("BTCUSDT", SPOT)
+    newer.apply_diff(diff(101, 105))
+    assert newer.apply_snapshot(snapshot(120)) == Synced(
+        update_id=120, snapshot_update_id=120, replayed=0, attempts=1
+    )
+    assert newer.attempts == 1  # not proven until an event follows it
+    assert isinstance(newer.apply_diff(diff(106, 110)), Ignored)
+    assert isinstance(newer.apply_frame(frame(121, 125)), Applied)
+    assert newer.attempts == 0
+
+
+def test_spot_gap_discards_the_book_and_applies_nothing_until_resynced() -> None:
+    sync = DepthSync("BTCUSDT", SPOT)
+    sync.apply_diff(diff(101, 105))
+    sync.apply_snapshot(snapshot(100))
+    outcome = sync.apply_frame(frame(107, 110, [("10.0", "9")]))
+    assert isinstance(outcome, NeedSnapshot)
+    assert outcome.update_id == 105
+    assert "gap" in outcome.reason
+    assert sync.state is SyncState.STALE
+    assert sync.reason == outcome.reason
+    assert len(sync.book) == 0
+    assert sync.update_id is None
+    # The event that showed the gap starts the new buffer; nothing is applied.
+    assert sync.buffered == 1
+    assert isinstance(sync.apply_frame(frame(111, 115)), Buffered)
+    assert isinstance(sync.apply_frame(frame(116, 120)), Buffered)
+    assert isinstance(sync.apply_snapshot(snapshot(105)), SnapshotTooOld)
+    assert sync.apply_snapshot(snapshot(112)) == Synced(
+        update_id=120, snapshot_update_id=112, replayed=2, attempts=2
+    )
+
+
+def test_spot_duplicates_and_late_events_are_ignored() -> None:
+    sync = synced_spot(100)
+    assert isinstance(sync.apply_frame(frame(101, 105, [("10.0", "2")])), Applied)
+    before = sync.book.levels()
+    duplicate = sync.apply_frame(frame(101, 105, [("10.0", "7")]))
+    assert duplicate == Ignored(
+        update_id=105, against=105, reason="diff 101..105 is already in the book at 105"
+    )
+    assert isinstance(sync.apply_diff(diff(90, 100, [("10.0", "7")])), Ignored)
+    assert sync.book.levels() == before
+    assert sync.update_id == 105
+
+
+def test_spot_reordered_events_are_a_gap() -> None:
+    sync = synced_spot(100)
+    sync.apply_frame(frame(101, 105))
+    assert isinstance(sync.apply_frame(frame(111, 115)), NeedSnapshot)
+    assert isinstance(sync.apply_frame(frame(106, 110)), Ignored)  # older than the buffer
+    assert sync.buffered == 1
+
+
+def test_spot_overlapping_event_is_applied() -> None:
+    """Step 6 only calls U > book + 1 a gap; sizes are absolute, so an overlap is exact."""
+    sync = synced_spot(100)
+    sync.apply_frame(frame(101, 110))
+    outcome = sync.apply_frame(frame(108, 115, [("10.0", "3")]))
+    assert isinstance(outcome, Applied)
+    assert outcome.update_id == 115
+
+
+def test_spot_continuous_events_take_the_fast_path() -> None:
+    sync = synced_spot(100)
+    for first in range(101, 200, 3):
+        outcome = sync.apply_frame(frame(first, first + 2, [("10.0", str(first))], [("11.0", "0")]))
+        assert isinstance(outcome, Applied)
+        assert [list(level) for level in outcome.bids] == [["10.0", str(first)]]
+        # After the first diff the levels come straight from orjson's lists.
+        assert isinstance(outcome.bids, tuple if first == 101 else list)
+    assert sync.update_id == 199
+    assert sync.book.levels() == ([("10.0", "197")], [])
+
+
+# ------------------------------------------------------------------------- futures rules
+
+
+def test_futures_first_event_straddles_the_snapshot() -> None:
+    """§8.2 step 4: U <= lastUpdateId <= u."""
+    sync = DepthSync("BTCUSDT", FUTURES)
+    sync.apply_diff(diff(101, 110, [("10.0", "2")], pu=95))
+    assert sync.apply_snapshot(snapshot(105)) == Synced(
+        update_id=110, snapshot_update_id=105, replayed=1, attempts=1
+    )
+
+
+def test_futures_event_ending_at_the_snapshot_is_kept() -> None:
+    """Step 3 drops only u < lastUpdateId: an event with u == lastUpdateId is applied."""
+    sync = DepthSync("BTCUSDT", FUTURES)
+    sync.apply_diff(diff(101, 110, [("10.0", "2")], pu=95))
+    sync.apply_diff(diff(113, 120, [("10.5", "1")], pu=110))
+    assert sync.apply_snapshot(snapshot(110)) == Synced(
+        update_id=120, snapshot_update_id=110, replayed=2, attempts=1
+    )
+    assert sync.book.levels() == ([("10.5", "1"), ("10.0", "2")], [("11.0", "1")])
+
+
+def test_futures_snapshot_between_two_events_chains_on_pu() -> None:
+    """The boundary case: U > lastUpdateId but pu == lastUpdateId is continuous."""
+    sync = DepthSync("BTCUSDT", FUTURES)
+    sync.apply_diff(diff(101, 110, pu=95))
+    sync.apply_diff(diff(113, 120, [("10.5", "1")], pu=110))
+    assert sync.apply_snapshot(snapshot(110)).replayed == 2
+    # The same boundary with the older event already gone from the buffer:
+    later = DepthSync("BTCUSDT", FUTURES)
+    later.apply_diff(diff(113, 120, [("10.5", "1")], pu=110))
+    assert later.apply_snapshot(snapshot(110)) == Synced(
+        update_id=120, snapshot_update_id=110, replayed=1, attempts=1
+    )
+    # And live, after a snapshot newer than the buffer:
+    live = DepthSync("BTCUSDT", FUTURES)
+    live.apply_snapshot(snapshot(110))
+    assert isinstance(live.apply_frame(frame(113, 120, pu=110)), Applied)
+
+
+def test_futures_snapshot_that_reaches_no_event_is_too_old() -> None:
+    sync = DepthSync("BTCUSDT", FUTURES)
+    sync.apply_diff(diff(101, 110, pu=95))
+    sync.apply_diff(diff(113, 120, pu=110))
+    assert isinstance(sync.apply_snapshot(snapshot(99)), SnapshotTooOld)
+    # An id between two events (after pu, before U) is not one the rules accept either.
+    outcome = sync.apply_snapshot(snapshot(111))
+    assert isinstance(outcome, SnapshotTooOld)
+    assert outcome.first_update_id == 113
+    assert sync.apply_snapshot(snapshot(115)) == Synced(
+        update_id=120, snapshot_update_id=115, replayed=1, attempts=3
+    )
+
+
+def test_futures_first_live_event_must_fit_the_snapshot() -> None:
+    sync = DepthSync("BTCUSDT", FUTURES)
+    sync.apply_snapshot(snapshot(110))
+    assert isinstance(sync.apply_frame(frame(101, 109, pu=95)), Ignored)
+    assert isinstance(sync.apply_frame(frame(105, 110, pu=95)), Applied)  # u == lastUpdateId
+    sync2 = DepthSync("BTCUSDT", FUTURES)
+    sync2.apply_snapshot(snapshot(110))
+    assert isinstance(sync2.apply_frame(frame(113, 120, pu=111)), NeedSnapshot)
+
+
+def test_futures_chain_on_pu_for_the_life_of_the_stream() -> None:
+    sync = DepthSync("BTCUSDT", FUTURES)
+    sync.apply_snapshot(snapshot(100))
+    assert isinstance(sync.apply_frame(frame(98, 105, pu=97)), Applied)
+    # Futures ids are not contiguous: U may jump, pu is what chains.
+    assert isinstance(sync.apply_frame(frame(150, 160, pu=105)), Applied)
+    assert isinstance(sync.apply_frame(frame(150, 160, pu=105)), Ignored)  # duplicate
+    outcome = sync.apply_frame(frame(171, 180, [("10.0", "5")], pu=170))
+    assert isinstance(outcome, NeedSnapshot)
+    assert outcome.update_id == 160
+    assert sync.state is SyncState.STALE
+    assert len(sync.book) == 0
+    assert isinstance(sync.apply_frame(frame(181, 190, pu=180)), Buffered)
+    assert isinstance(sync.apply_frame(frame(195, 199, pu=190)), Buffered)
+    assert sync.apply_snapshot(snapshot(185)) == Synced(
+        update_id=199, snapshot_update_id=185, replayed=2, attempts=1
+    )
+
+
+def test_futures_diff_without_pu_is_refused() -> None:
+    sync = DepthSync("BTCUSDT", FUTURES)
+    with pytest.raises(ValueError, match="pu"):
+        sync.apply_frame(frame(1, 2))
+
+
+def test_rule_per_account_type() -> None:
+    assert SequenceRule.for_account(AccountType.SPOT) is SPOT
+    assert SequenceRule.for_account(AccountType.USDT_FUTURES) is FUTURES
+    assert SequenceRule.for_account(AccountType.COIN_FUTURES) is FUTURES
+
+
+# ------------------------------------------------------------------------ faults, inputs
+
+
+@pytest.mark.parametrize("rule", [SPOT, FUTURES])
+def test_an_empty_snapshot_is_a_failure_but_one_empty_side_is_a_book(rule) -> None:
+    sync = DepthSync("BTCUSDT", rule)
+    outcome = sync.apply_snapshot(snapshot(100, bids=(), asks=()))
+    assert outcome == NeedSnapshot(reason="empty snapshot at 100: no bids and no asks", attempts=1)
+    assert sync.state is SyncState.STALE
+    assert isinstance(sync.snapshot_failed("HTTP 503"), NeedSnapshot)
+    assert sync.reason == "snapshot failed: HTTP 503"
+    outcome = sync.apply_snapshot(snapshot(100, asks=()))
+    assert outcome == Synced(update_id=100, snapshot_update_id=100, replayed=0, attempts=3)
+    assert sync.book.levels() == ([("10.0", "1")], [])
+    assert sync.reason is None
+
+
+def test_failed_snapshots_count_attempts_until_proven() -> None:
+    sync = DepthSync("BTCUSDT", SPOT)
+    assert sync.snapshot_failed("timeout") == NeedSnapshot(
+        reason="snapshot failed: timeout", attempts=1
+    )
+    assert sync.snapshot_failed("HTTP 429").attempts == 2
+    sync.apply_snapshot(snapshot(100))
+    assert sync.attempts == 3
+    # A gap before any event proved the snapshot keeps counting (the caller backs off).
+    assert sync.apply_frame(frame(105, 106)).attempts == 3
+    assert sync.apply_snapshot(snapshot(104)).attempts == 4
+    assert sync.attempts == 0
+    assert isinstance(sync.snapshot_failed("late"), Ignored)
+    assert isinstance(sync.apply_snapshot(snapshot(200)), Ignored)
+    assert sync.update_id == 106
+
+
+def test_a_stream_interruption_discards_book_and_buffer() -> None:
+    sync = synced_spot(100)
+    sync.apply_frame(frame(101, 105))
+    outcome = sync.stream_interrupted("reconnected")
+    assert outcome == NeedSnapshot(
+        reason="stream interrupted: reconnected", attempts=0, update_id=105
+    )
+    assert sync.state is SyncState.STALE
+    assert len(sync.book) == 0
+    assert sync.buffered == 0
+    sync.apply_frame(frame(110, 115))
+    assert sync.stream_interrupted("again").update_id is None
+    assert sync.buffered == 0
+
+
+def test_buffer_overflow_makes_the_book_stale() -> None:
+    sync = DepthSync("BTCUSDT", FUTURES, max_buffer=3)
+    for first in (1, 11, 21):
+        assert isinstance(sync.apply_diff(diff(first, first + 9, pu=first - 1)), Buffered)
+    outcome = sync.apply_diff(diff(31, 40, pu=30))
+    assert isinstance(outcome, NeedSnapshot)
+    assert "overflow" in outcome.reason
+    assert sync.state is SyncState.STALE
+    assert sync.buffered == 1
+    assert sync.apply_snapshot(snapshot(35)).update_id == 40
+    with pytest.raises(ValueError, match="max_buffer"):
+        DepthSync("BTCUSDT", SPOT, max_buffer=0)
+
+
+def test_a_gap_while_buffering_restarts_the_buffer() -> None:
+    sync = DepthSync("BTCUSDT", SPOT)
+    sync.apply_diff(diff(1, 5))
+    sync.apply_diff(diff(6, 9))
+    assert sync.apply_diff(diff(20, 25)) == Buffered(
+        first_update_id=20, update_id=25, buffered=1, dropped=2
+    )
+    assert isinstance(sync.apply_diff(diff(3, 9)), Ignored)
+    assert isinstance(sync.apply_snapshot(snapshot(9)), SnapshotTooOld)
+
+
+def test_frames_of_another_symbol_or_kind_are_refused() -> None:
+    sync = synced_spot(100)
+    with pytest.raises(ValueError, match="depthUpdate"):
+        sync.apply_frame(frame(101, 105, symbol="ETHUSDT"))
+    with pytest.raises(ValueError, match="depthUpdate"):
+        sync.apply_frame(b'{"result":null,"id":1}')
+    with pytest.raises(ValueError, match="depthUpdate"):
+        sync.apply_frame(b"[1, 2]")
+    with pytest.raises(ValueError):  # noqa: PT011
+        sync.apply_frame(b"not json")
+    with pytest.raises(ValueError, match="ETHUSDT"):
+        sync.apply_diff(diff(101, 105, symbol="ETHUSDT"))
+    with pytest.raises(ValueError, match="U 106 after u 105"):
+        sync.apply_frame(frame(106, 105))
+    assert sync.update_id == 100
+    assert sync.state is SyncState.SYNCED
+    assert isinstance(sync.apply_frame(frame(101, 105, wrap=True)), Applied)
+
+
+def test_a_malformed_level_makes_the_book_stale() -> None:
+    sync = synced_spot(100)
+    outcome = sync.apply_frame(frame(101, 105, [("10.0", "2"), ("abc", "1")]))
+    assert isinstance(outcome, NeedSnapshot)
+    assert "malformed" in outcome.reason
+    assert len(sync.book) == 0
+    assert sync.buffered == 0
+    sync = synced_spot(100)
+    sync.apply_frame(frame(101, 105))
+    outcome = sync.apply_diff(diff(106, 110, [("10.0", "-1")]))
+    assert isinstance(outcome, NeedSnapshot)
+    assert len(sync.book) == 0
+    sync = synced_spot(100)
+    sync.apply_frame(frame(101, 105))
+    outcome = sync.apply_frame(frame(106, 110, [], [("11.0", "nan")]))  # the fast path
+    assert isinstance(outcome, NeedSnapshot)
+    assert outcome.update_id == 105
+    assert len(sync.book) == 0
+    assert sync.state is SyncState.STALE
+
+
+def test_parsing_refuses_malformed_payloads() -> None:
+    with pytest.raises(ValueError, match="'u'"):
+        parse_depth_frame(b'{"e":"depthUpdate","s":"X","U":1,"b":[],"a":[]}')
+    with pytest.raises(ValueError, match="level"):
+        parse_depth_frame(b'{"e":"depthUpdate","s":"X","U":1,"u":2,"b":[["1"]],"a":[]}')
+    with pytest.raises(ValueError, match="lastUpdateId"):
+        parse_depth_snapshot(b'{"bids":[],"asks":[]}')
+    with pytest.raises(ValueError, match="object"):
+        parse_depth_snapshot(b"[]")
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+def fixture(relative: str) -> bytes:
+    return (FIXTURES / relative).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("relative", "best_bid", "best_ask", "depth"),
+    [
+        (
+            "python_tests/http_responses/http_spot_market_depth.json",
+            "60650.00000000",
+            "60650.01000000",
+            (10, 10),
+        ),
+        ("rust_test_data/spot/http_json/depth_response.json", "4.00000000", "4.00000200", (1, 1)),
+        (
+            "python_tests/http_responses/http_futures_market_depth.json",
+            "4.00000000",
+            "4.00000200",
+            (1, 1),
+        ),
+    ],
+)
+def test_snapshot_fixtures_sync_a_book(relative, best_bid, best_ask, depth) -> None:
+    parsed = parse_depth_snapshot(fixture(relative))
+    rule = FUTURES if "futures" in relative else SPOT
+    sync = DepthSync("BTCUSDT", rule)
+    outcome = sync.apply_snapshot(parsed)
+    assert outcome == Synced(
+        update_id=parsed.update_id, snapshot_update_id=parsed.update_id, replayed=0, attempts=1
+    )
+    assert sync.book.best_bid()[0] == best_bid
+    assert sync.book.best_ask()[0] == best_ask
+    assert sync.book.depth == depth
+    body = orjson.loads(fixture(relative))
+    assert sync.book.levels() == (
+        [tuple(level) for level in body["bids"]],
+        [tuple(level) for level in body["asks"]],
+    )
+    if rule is FUTURES:
+        assert (parsed.event_time_ms, parsed.transaction_time_ms) == (1589436922972, 1589436922959)
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "python_tests/ws_messages/ws_futures_depth_update.json",
+        "python_tests/ws_messages/ws_futures_depth_diff_update.json",
+        "rust_test_data/futures/market_data_json/depth_update_stream.json",
+    ],
+)
+def test_diff_fixtures_apply_live_and_from_the_buffer(relative) -> None:
+    raw = fixture(relative)
+    event = parse_depth_frame(raw)
+    body = orjson.loads(raw)
+    assert (event.first_update_id, event.update_id, event.previous_update_id) == (
+        body["U"],
+        body["u"],
+        body["pu"],
+    )
+    assert event.transaction_time_ms == body["T"]
+    base = parse_depth_snapshot(
+        fixture("python_tests/http_responses/http_futures_market_depth.json")
+    )
+    at_pu = attrs.evolve(base, update_id=event.previous_update_id)
+    expected_bids = {Decimal(p): Decimal(q) for p, q in base.bids}
+    expected_asks = {Decimal(p): Decimal(q) for p, q in base.asks}
+    for side, changes in ((expected_bids, body["b"]), (expected_asks, body["a"])):
+        for price, size in changes:
+            side[Decimal(price)] = Decimal(size)
+    expected = (sorted(expected_bids.items(), reverse=True), sorted(expected_asks.items()))
+
+    live = DepthSync("BTCUSDT", FUTURES)
+    assert isinstance(live.apply_snapshot(at_pu), Synced)
+    outcome = live.apply_frame(raw)
+    assert isinstance(outcome, Applied)
+    assert outcome.update_id == body["u"]
+    assert live.book.levels(decimals=True) == expected
+
+    buffered = DepthSync("BTCUSDT", FUTURES)
+    assert isinstance(buffered.apply_frame(raw), Buffered)
+    assert buffered.apply_snapshot(at_pu).replayed == 1
+    assert buffered.book == live.book
+
+    # The fixture's own snapshot id is unrelated to these events: far newer, so they are dropped.
+    newer = DepthSync("BTCUSDT", FUTURES)
+    newer.apply_frame(raw)
+    synced = newer.apply_snapshot(base)
+    if base.update_id > body["u"]:
+        assert synced.replayed == 0
+    else:
+        assert isinstance(synced, SnapshotTooOld)
+
+
+def csv_rows(name: str) -> list[dict[str, str]]:
+    with (FIXTURES / "historical_csv" / name).open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_historical_csv_snapshot_and_update_apply() -> None:
+    snap_rows = csv_rows("btcusdt-depth-snap.csv")
+    snap = DepthSnapshot(
+        update_id=int(snap_rows[0]["last_update_id"]),
+        bids=tuple((r["price"], r["qty"]) for r in snap_rows if r["side"] == "b"),
+        asks=tuple((r["price"], r["qty"]) for r in snap_rows if r["side"] == "a"),
+    )
+    update_rows = csv_rows("btcusdt-depth-update.csv")
+    first = update_rows[0]
+    update = diff(
+        int(first["first_update_id"]),
+        int(first["last_update_id"]),
+        [(r["price"], r["qty"]) for r in update_rows if r["side"] == "b"],
+        [(r["price"], r["qty"]) for r in update_rows if r["side"] == "a"],
+        pu=int(first["pu"]),
+    )
+    # With their real ids the snapshot is far older than the update: the rules refuse it.
+    sync = DepthSync("BTCUSDT", FUTURES)
+    sync.apply_diff(update)
+    assert isinstance(sync.apply_snapshot(snap), SnapshotTooOld)
+    # Re-dated to the update's pu, the update applies (mostly removals of unknown levels).
+    assert isinstance(
+        sync.apply_snapshot(attrs.evolve(snap, update_id=update.previous_update_id)), Synced
+    )
+    expected: dict[str, dict[Decimal, Decimal]] = {
+        "b": {Decimal(p): Decimal(q) for p, q in snap.bids},
+        "a": {},
+    }
+    for row in update_rows:
+        side = expected[row["side"]]
+        if Decimal(row["qty"]):
+            side[Decimal(row["price"])] = Decimal(row["qty"])
+        else:
+            side.pop(Decimal(row["price"]), None)
+    assert sync.book.levels(decimals=True) == (
+        sorted(expected["b"].items(), reverse=True),
+        sorted(expected["a"].items()),
+    )
+    assert sync.book.depth == (len(expected["b"]), len(expected["a"]))
+
+
+# ------------------------------------------------------------------ the model-based tests
+
+BID_GRID = [Decimal(100 + i) / 10 for i in range(12)]  # 10.0 .. 11.1
+ASK_GRID = [Decimal(112 + i) / 10 for i in range(12)]  # 11.2 .. 12.3
+SIZES = ["1", "2.5", "0.001", "10.000", "7"]
+ZERO_SPELLINGS = ["0", "0.000", "0.00000000", "0E-8"]
+BASE = 1000
+
+
+def spell(price: Decimal, padded: bool) -> str:
+    return f"{price:.4f}" if padded else str(price)
+
+
+@attrs.frozen
+class History:
+    """The true book: ``initial`` at ``BASE`` and one list of changes per later update id."""
+
+    initial: tuple[dict[Decimal, str], dict[Decimal, str]]
+    updates: tuple[tuple[tuple[str, str, str], ...], ...]  # (side, price, size)
+    events: tuple[dict, ...]
+
+    @property
+    def last_id(self) -> int:
+        return BASE + len(self.updates)
+
+    def state(self, update_id: int) -> tuple[list, list]:
+        bids, asks = dict(self.initial[0]), dict(self.initial[1])
+        for changes in self.updates[: max(0, update_id - BASE)]:
+            for side, price, size in changes:
+                book = bids if side == "b" else asks
+                if Decimal(size):
+                    book[Decimal(price)] = size
+                else:
+                    book.pop(Decimal(price), None)
+        return (
+            sorted(((p, Decimal(q)) for p, q in bids.items()), reverse=True),
+            sorted((p, Decimal(q)) for p, q in asks.items()),
+        )
+
+    def snapshot(self, update_id: int) -> DepthSnapshot:
+        bids, asks = self.state(update_id)
+        return DepthSnapshot(
+            update_id=update_id,
+            bids=tuple((str(p), str(q)) for p, q in bids),
+            asks=tuple((str(p), str(q)) for p, q in asks),
+        )
+
+
+@st.composite
+def histories(draw, futures: bool) -> History:
+    bids = {
+        p: draw(st.sampled_from(SIZES))
+        for p in draw(st.lists(st.sampled_from(BID_GRID), min_size=2, max_size=8, unique=True))
+    }
+    asks = {
+        p: draw(st.sampled_from(SIZES))
+        for p in draw(st.lists(st.sampled_from(ASK_GRID), min_size=2, max_size=8, unique=True))
+    }
+    live = {"b": dict(bids), "a": dict(asks)}
+    updates = []
+    for _ in range(draw(st.integers(3, 30))):
+        changes = []
+        if not (futures and draw(st.integers(0, 4)) == 0):  # futures: some ids touch nothing
+            for _ in range(draw(st.integers(1, 3))):
+                side = draw(st.sampled_from("ba"))
+                grid = BID_GRID if side == "b" else ASK_GRID
+                price = draw(st.sampled_from(grid))
+                text = spell(price, draw(st.booleans()))
+                if draw(st.integers(0, 2)) == 0 and (
+                    price not in live[side] or len(live[side]) > 1
+                ):
+                    changes.append((side, text, draw(st.sampled_from(ZERO_SPELLINGS))))
+                    live[side].pop(price, None)
+                else:
+                    size = draw(st.sampled_from(SIZES))
+                    changes.append((side, text, size))
+                    live[side][price] = size
+        updates.append(tuple(changes))
+    # Cut the ids into diffs.
+    events = []
+    position = 0  # updates[position] has id BASE + 1 + position
+    previous = BASE
+    while position < len(updates):
+        length = draw(st.integers(1, 4))
+        chunk = updates[position : position + length]
+        first = previous + 1
+        if futures:  # ids that touch nothing before the diff's first change are not in it
+            while first < previous + len(chunk) and not updates[first - BASE - 1]:
+                first += 1
+        last = previous + len(chunk)
+        merged: dict[tuple[str, Decimal], tuple[str, str]] = {}
+        for changes in chunk:
+            for side, price, size in changes:
+                merged.pop((side, Decimal(price)), None)
+                merged[side, Decimal(price)] = (price, size)
+        event = {
+            "e": "depthUpdate",
+            "E": last,
+            "s": "BTCUSDT",
+            "U": first,
+            "u": last,
+            "b": [list(level) for (side, _), level in merged.items() if side == "b"],
+            "a": [list(level) for (side, _), level in merged.items() if side == "a"],
+        }
+        if futures:
+            event |= {"T": last, "pu": previous}
+        events.append(event)
+        position += len(chunk)
+        previous = last
+    return History(initial=(bids, asks), updates=tuple(updates), events=tuple(events))
+
+
+def merge(first: dict, second: dict) -> dict:
+    """Two consecutive diffs as one, as a slower stream would send them."""
+    merged = dict(second, U=first["U"])
+    if "pu" in first:
+        merged["pu"] = first["pu"]
+    for side in "ba":
+        levels = {Decimal(p): [p, q] for p, q in first[side]}
+        for p, q in second[side]:
+            levels.pop(Decimal(p), None)
+            levels[Decimal(p)] = [p, q]
+        merged[side] = list(levels.values())
+    return merged
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["next"] * 6
+            + ["drop", "dup", "swap", "merge", "snapshot", "snapshot", "empty", "fail", "interrupt"]
+        ),
+        st.integers(0, 1000),
+        st.booleans(),
+    ),
+    max_size=50,
+)
+
+
+def interesting_ids(history: History) -> list[int]:
+    ids = {BASE - 1, BASE, BASE + 1, history.last_id, history.last_id + 1}
+    for event in history.events:
+        ids |= {event["U"] - 2, event["U"] - 1, event["U"], event["U"] + 1}
+        ids |= {event["u"] - 1, event["u"], event["u"] + 1}
+    return sorted(ids)
+
+
+def run_model(rule: SequenceRule, history: History, ops, max_buffer: int) -> None:
+    sync = DepthSync("BTCUSDT", rule, max_buffer=max_buffer)
+    events = history.events
+    ids = interesting_ids(history)
+    cursor = 0
+    delivered: list[dict] = []
+    in_sync = False
+
+    def deliver(event: dict, raw: bool, wrap: bool = False):
+        delivered.append(event)
+        if raw:
+            payload = {"stream": "btcusdt@depth", "data": event} if wrap else event
+            return sync.apply_frame(orjson.dumps(payload))
+        return sync.apply_diff(DepthDiff.from_payload(event))
+
+    def check(outcome) -> None:
+        nonlocal in_sync
+        if isinstance(outcome, Synced):
+            in_sync = True
+        elif isinstance(outcome, NeedSnapshot):
+            in_sync = False
+        elif isinstance(outcome, Applied):
+            assert in_sync, "applied a diff after a gap before resyncing"
+        assert (sync.state is SyncState.SYNCED) == in_sync
+        if in_sync:
+            assert sync.update_id is not None
+            assert sync.book.levels(decimals=True) == history.state(sync.update_id)
+        else:
+            assert len(sync.book) == 0
+            assert sync.update_id is None
+
+    for kind, number, flag in ops:
+        if kind in ("next", "drop") and cursor < len(events):
+            if kind == "next":
+                check(deliver(events[cursor], flag, wrap=number % 3 == 0))
+            cursor += 1
+        elif kind == "dup" and delivered:
+            check(deliver(delivered[number % len(delivered)], flag))
+        elif kind in ("swap", "merge") and cursor + 1 < len(events):
+            if kind == "swap":
+                check(deliver(events[cursor + 1], flag))
+                check(deliver(events[cursor], flag))
+            else:
+                check(deliver(merge(events[cursor], events[cursor + 1]), flag))
+            cursor += 2
+        elif kind == "snapshot":
+            check(sync.apply_snapshot(history.snapshot(ids[number % len(ids)])))
+        elif kind == "empty":
+            check(sync.apply_snapshot(DepthSnapshot(update_id=ids[number % len(ids)])))
+        elif kind == "fail":
+            check(sync.snapshot_failed("HTTP 503"))
+        elif kind == "interrupt":
+            check(sync.stream_interrupted("reconnected"))
+
+    # Heal: reconnect, take a snapshot at the newest diff seen, and stream the rest in order.
+    # Every diff must apply: the rules never refuse a continuous stream.
+    check(sync.stream_interrupted("heal"))
+    start = max((event["u"] for event in delivered), default=BASE)
+    outcome = sync.apply_snapshot(history.snapshot(start))
+    assert outcome == Synced(
+        update_id=start, snapshot_update_id=start, replayed=0, attempts=sync.attempts
+    )
+    check(outcome)
+    for event in events:
+        if event["u"] > start:
+            outcome = deliver(event, raw=True)
+            assert isinstance(outcome, Applied), outcome
+            check(outcome)
+    assert sync.update_id == history.last_id
+    assert sync.book.levels(decimals=True) == history.state(history.last_id)
+
+
+MODEL_SETTINGS = settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@MODEL_SETTINGS
+@given(histories(futures=False), OPS, st.sampled_from([2, 6, 1000]))
+def test_spot_model(history, ops, max_buffer) -> None:
+    run_model(SPOT, history, ops, max_buffer)
+
+
+@MODEL_SETTINGS
+@given(histories(futures=True), OPS, st.sampled_from([2, 6, 1000]))
+def test_futures_model(history, ops, max_buffer) -> None:
+    run_model(FUTURES, history, ops, max_buffer)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.data())
+def test_model_histories_chain_as_binance_does(data) -> None:
+    """The generator's own diffs chain as §8 says, or the model tests would prove nothing."""
+    rule = data.draw(st.sampled_from([SPOT, FUTURES]))
+    history = data.draw(histories(futures=rule is FUTURES))
+    previous = BASE
+    for event in history.events:
+        if rule is FUTURES:
+            assert event["pu"] == previous
+            assert event["U"] > previous
+        else:
+            assert event["U"] == previous + 1
+        assert event["U"] <= event["u"]
+        previous = event["u"]
+    assert previous == history.last_id
+
+
+def in_futures_hole(history: History, update_id: int) -> bool:
+    """An id after a diff's pu and before its U: the futures rules accept no snapshot there."""
+    return any(event["pu"] < update_id < event["U"] for event in history.events)
+
+
+def run_clean(rule: SequenceRule, history: History, pick: int, arrival: int) -> None:
+    """Every diff delivered once and in order, one snapshot arriving after ``arrival`` diffs:
+    a snapshot the rules accept must sync, and nothing may then be refused."""
+    ids = [i for i in interesting_ids(history) if BASE <= i <= history.last_id]
+    if rule is FUTURES:
+        ids = [i for i in ids if not in_futures_hole(history, i)]
+    snapshot_id = ids[pick % len(ids)]
+    events = history.events
+    arrival %= len(events) + 1
+    sync = DepthSync("BTCUSDT", rule)
+    for event in events[:arrival]:
+        assert isinstance(sync.apply_frame(orjson.dumps(event)), Buffered)
+    outcome = sync.apply_snapshot(history.snapshot(snapshot_id))
+    assert isinstance(outcome, Synced), outcome
+    assert sync.book.levels(decimals=True) == history.state(outcome.update_id)
+    for event in events[arrival:]:
+        outcome = sync.apply_frame(orjson.dumps(event))
+        assert isinstance(outcome, Applied | Ignored), outcome
+        assert sync.book.levels(decimals=True) == history.state(sync.update_id)
+    assert sync.update_id == max(history.last_id, snapshot_id)
+
+
+@settings(max_examples=150, deadline=None)
+@given(histories(futures=False), st.integers(0, 1000), st.integers(0, 1000))
+def test_spot_clean_delivery_always_syncs(history, pick, arrival) -> None:
+    run_clean(SPOT, history, pick, arrival)
+
+
+@settings(max_examples=150, deadline=None)
+@given(histories(futures=True), st.integers(0, 1000), st.integers(0, 1000))
+def test_futures_clean_delivery_always_syncs(history, pick, arrival) -> None:
+    run_clean(FUTURES, history, pick, arrival)
