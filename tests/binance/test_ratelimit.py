@@ -467,7 +467,9 @@ async def test_418_halts_the_pool_until_the_ban_ends(autojump_clock) -> None:
         for priority in Priority:
             nursery.start_soon(admit_and_record, limiter, futures(1, 0, priority), None, log)
         nursery.start_soon(admit_and_record, limiter, spot(1), None, log)
-    assert sorted(a.admitted_ms - EPOCH_MS for a in log) == [3_600_000] + [7_200_000] * len(Priority)
+    assert sorted(a.admitted_ms - EPOCH_MS for a in log) == [3_600_000] + [7_200_000] * len(
+        Priority
+    )
     assert limiter.stats(Pool.FUTURES).banned_until_ms is None
 
 
