@@ -54,7 +54,17 @@ from events.journal import FsyncPolicy
 
 #: Names the runtime itself publishes under; actors may not take them.
 RESERVED_NAMES = frozenset(
-    {"runtime", "supervisor", "journal", "timers", "synthetic-market", "connectivity"}
+    {
+        "runtime",
+        "supervisor",
+        "journal",
+        "timers",
+        "synthetic-market",
+        "connectivity",
+        "instruments",
+        "market-data",
+        "book-sync",
+    }
 )
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 #: Parameter names that hold secrets; such params are refused rather than journaled.

@@ -26,12 +26,18 @@ import orjson
 import trio
 
 from actors.base import FoldActor
+from actors.book_sync import NAME as BOOK_SYNC_NAME
+from actors.book_sync import BookSyncActor
 from actors.bus import Bus, BusClosed
 from actors.clock import Clock, LiveClock
 from actors.config import Config, config_to_dict, load_strategy_class
 from actors.connectivity import NAME as CONNECTIVITY_NAME
 from actors.connectivity import ConnectivityActor
 from actors.fold import FoldRunner
+from actors.instruments import NAME as INSTRUMENTS_NAME
+from actors.instruments import InstrumentsActor
+from actors.market_data import NAME as MARKET_DATA_NAME
+from actors.market_data import MarketDataActor
 from actors.supervisor import ChildSpec, RestartPolicy, Supervisor, failure_leaves
 from actors.synthetic import NAME as SYNTHETIC_NAME
 from actors.synthetic import SyntheticMarket
@@ -78,6 +84,18 @@ def fold_specs(config: Config) -> list[FoldSpec]:
                 lambda: SyntheticMarket(SYNTHETIC_NAME, seed=config.seed, params=params),
             )
         )
+    if config.clients:
+        # The market-data actors serve every client; they only fold journaled answers.
+        for name, cls in (
+            (INSTRUMENTS_NAME, InstrumentsActor),
+            (MARKET_DATA_NAME, MarketDataActor),
+            (BOOK_SYNC_NAME, BookSyncActor),
+        ):
+
+            def build_edge_fold(name: str = name, cls: type = cls) -> FoldActor:
+                return cls(name, seed=config.seed, clients=config.clients)
+
+            specs.append(FoldSpec(name, build_edge_fold))
     for strategy in config.strategies:
         cls = load_strategy_class(strategy.class_path)
 
@@ -161,6 +179,7 @@ async def run_session(
     handle_signals: bool = True,
     extra_children: Sequence[ChildSpec] = (),
     on_started: Callable[[Bus], None] | None = None,
+    stop_when: trio.Event | None = None,
 ) -> SessionResult:
     """Run one session until stopped; see the module docstring.
 
@@ -172,6 +191,7 @@ async def run_session(
         handle_signals: stop on SIGINT/SIGTERM (main thread only).
         extra_children: more supervised actors, started after the configured ones.
         on_started: called with the bus once every actor is serving.
+        stop_when: an orderly, clean stop once this event is set (embedding, tests).
 
     Raises:
         events.journal.JournalError: the journal cannot be opened (locked, corrupt).
@@ -230,6 +250,8 @@ async def run_session(
                 await nursery.start(_watch_signals, stop)
             if seconds is not None:
                 nursery.start_soon(_stop_after, stop, seconds)
+            if stop_when is not None:
+                nursery.start_soon(_stop_when, stop, stop_when)
 
             async def start_children() -> None:
                 await nursery.start(supervisor.run, children)
@@ -286,6 +308,11 @@ def _single_failure(group: BaseExceptionGroup) -> BaseException | None:
 async def _stop_after(stop: _Stop, seconds: float) -> None:
     await trio.sleep(seconds)
     stop.request(f"ran for {seconds:g} s")
+
+
+async def _stop_when(stop: _Stop, event: trio.Event) -> None:
+    await event.wait()
+    stop.request("stop requested by the embedding program")
 
 
 def _children(config: Config, extra: Sequence[ChildSpec]) -> list[ChildSpec]:

@@ -61,3 +61,24 @@ class SeesEverything(FoldActor):
         if isinstance(event, SyntheticPrice):
             return [CancelTimer(owner=self.name, name=f"{event.symbol}-{event.step}")]
         return []
+
+
+class MarketWatcher(Strategy):
+    """Subscribes on start to what ``params["subscriptions"]`` lists: ``[client, kind,
+    instrument_id, {options}]`` rows; counts what arrives."""
+
+    def on_start(self, event: SessionStarted) -> None:
+        from events.market import DataKind
+
+        self.seen: dict[str, int] = {}
+        for client, kind, instrument_id, options in self.params.get("subscriptions", []):
+            self.subscribe(DataKind(kind), instrument_id, client=client, **options)
+
+    def _count(self, event: Event) -> None:
+        self.seen[event.TAG] = self.seen.get(event.TAG, 0) + 1
+
+    on_top_of_book = _count
+    on_trade = _count
+    on_quote = _count
+    on_mark_price = _count
+    on_book_stale = _count
