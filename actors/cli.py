@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from actors.binance.venues import VenueError
 from actors.bus import BusClosed
 from actors.config import Config, ConfigError, config_from_dict, load_config
 from actors.connectivity import check_clients
+from actors.projections.book import BookView
 from actors.replay import ReplayReport, replay
 from actors.runtime import SessionResult, event_counts, run_session
 from events.codec import DecodeError, default_codec
@@ -59,6 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--verify", action="store_true", help="compare every output")
     rep.add_argument("--until", type=int, metavar="SEQ", help="stop after this seq")
     rep.add_argument("--actor", metavar="NAME", help="replay only this actor")
+
+    book = commands.add_parser(
+        "book", help="rebuild and print an order book at any point of a recorded session"
+    )
+    book.add_argument("journal", type=Path)
+    book.add_argument("--instrument", required=True, metavar="ID", help="e.g. BTCUSDT.BINANCE")
+    book.add_argument("--client", metavar="NAME", help="the client, when several have the ID")
+    book.add_argument("--depth", type=int, default=10, metavar="N", help="levels (default 10)")
+    book.add_argument("--at", type=int, metavar="SEQ", help="as of this seq (default: the end)")
 
     venue = commands.add_parser(
         "venue", help="run the local Binance-compatible venue", add_help=False
@@ -105,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "book":
+            return _book(args)
         return _journal(args)
     except (ConfigError, JournalError, UsageError) as exc:
         print(f"tern: {exc}", file=sys.stderr)
@@ -243,6 +256,84 @@ def _print_replay(report: ReplayReport, verify: bool) -> None:
     print(f"DIVERGENCE at seq {d.seq} in {d.actor}: {d.detail}")
     print("  expected (journal): " + orjson.dumps(list(d.expected)).decode())
     print("  got (replay):       " + orjson.dumps(list(d.got)).decode())
+
+
+_BOOK_RECORD = b'"type":"book.'
+
+
+def _book(args: argparse.Namespace) -> int:
+    """``tern book``: the book of one instrument as the journal's book events describe it."""
+    if args.depth < 1:
+        raise UsageError(f"--depth must be at least 1, got {args.depth}")
+    reader = open_reader(args.journal)
+    codec = default_codec()
+    views: dict[str, BookView] = {}
+    last_seq = 0
+    for seq, payload in reader.read(1, args.at):
+        last_seq = seq
+        if _BOOK_RECORD not in payload:
+            continue
+        event = codec.decode(payload).event
+        instrument = getattr(event, "instrument_id", None)
+        client = getattr(event, "client", None)
+        if instrument != args.instrument or client is None:
+            continue
+        if args.client is not None and client != args.client:
+            continue
+        view = views.get(client)
+        if view is None:
+            view = views[client] = BookView(args.instrument, client)
+        view.apply(event)
+    if not views:
+        raise UsageError(
+            f"no book events for {args.instrument}"
+            + (f" of client {args.client}" if args.client else "")
+            + f" in {args.journal} up to seq {last_seq}"
+        )
+    if len(views) > 1:
+        raise UsageError(
+            f"{args.instrument} has books of several clients ({', '.join(sorted(views))}): "
+            "choose one with --client"
+        )
+    (view,) = views.values()
+    if view.stale is not None:
+        state = f"STALE ({view.stale})"
+    elif not view.known:
+        state = "not yet synced"
+    else:
+        state = "in sync"
+    print(
+        f"{args.instrument} ({view.client}) at seq {last_seq}: update id {view.update_id}, "
+        f"{state}; {len(view.bids)} bids, {len(view.asks)} asks"
+    )
+    bids, asks = view.top(args.depth)
+    rows = [
+        (
+            f"{b[1]}" if b else "",
+            f"{b[0]}" if b else "",
+            f"{a[0]}" if a else "",
+            f"{a[1]}" if a else "",
+        )
+        for b, a in itertools.zip_longest(bids, asks)
+    ]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(_BOOK_HEADER)]
+    print(
+        "  ".join(
+            h.rjust(w) if i < 2 else h.ljust(w)
+            for i, (h, w) in enumerate(zip(_BOOK_HEADER, widths, strict=True))
+        )
+    )
+    for row in rows:
+        print(
+            "  ".join(
+                c.rjust(w) if i < 2 else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    return 0
+
+
+_BOOK_HEADER = ("bid size", "bid", "ask", "ask size")
 
 
 def _journal(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ import pytest
 import trio
 
 from actors.bus import Bus
+from actors.cli import main as cli_main
 from actors.config import config_from_dict
 from actors.projections.book import BookView
 from actors.replay import replay
@@ -145,7 +146,7 @@ async def assert_book_matches_venue(
         await control.post("/_venue/activity", json={"paused": False})
 
 
-async def test_books_resync_after_gaps_and_equal_the_venue(venue, tmp_path: Path) -> None:
+async def test_books_resync_after_gaps_and_equal_the_venue(venue, tmp_path: Path, capsys) -> None:
     from actors.runtime import run_session
 
     journal = tmp_path / "journal"
@@ -224,3 +225,34 @@ async def test_books_resync_after_gaps_and_equal_the_venue(venue, tmp_path: Path
     report = replay(journal)
     assert report.identical, report.divergence
     assert report.inputs_handled["book-sync"] > 0
+    # ``tern book`` rebuilds the same book from the journal, at the end and at any seq.
+    capsys.readouterr()
+    assert cli_main(["book", str(journal), "--instrument", SPOT_ID, "--depth", "3"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    final = watch.view("spot", SPOT_ID)
+    assert f"update id {final.update_id}, in sync" in printed[0]
+    (best_bid, best_ask) = (final.top(1)[0][0], final.top(1)[1][0])
+    assert printed[2].split() == [
+        str(best_bid[1]),
+        str(best_bid[0]),
+        str(best_ask[0]),
+        str(best_ask[1]),
+    ]
+    assert len(printed) == 2 + 3
+    stale = next(e for e in watch.seen if isinstance(e.event, BookStale))
+    assert (
+        cli_main(
+            [
+                "book",
+                str(journal),
+                "--instrument",
+                stale.event.instrument_id,
+                "--at",
+                str(stale.seq),
+            ]
+        )
+        == 0
+    )
+    assert "STALE" in capsys.readouterr().out
+    assert cli_main(["book", str(journal), "--instrument", "NOPE.BINANCE"]) == 2
+    assert "no book events for NOPE.BINANCE" in capsys.readouterr().err
