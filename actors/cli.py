@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import itertools
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import trio
 
@@ -25,11 +27,12 @@ from actors.connectivity import check_clients
 from actors.projections.book import BookView
 from actors.replay import ReplayReport, replay
 from actors.runtime import SessionResult, event_counts, run_session
+from actors.supervisor import failure_leaves
 from events.codec import DecodeError, default_codec
 from events.journal import JournalError, follow, open_reader
 from events.registry import check_selectors, tag_matches
 
-EXAMPLE_STRATEGY = "actors.strategies.example:MeanReversion"
+EXAMPLE_STRATEGY = "actors.strategies.top_of_book:TopOfBookPrinter"
 
 
 class UsageError(Exception):
@@ -159,26 +162,87 @@ def _check(config: Config, path: Path) -> int:
     return 0
 
 
-def demo_config(journal_dir: Path, seed: int) -> Config:
-    """The demo session: the synthetic market plus the example strategy."""
+#: What the demo watches: (client, instrument id).
+DEMO_BOOKS = (
+    ("spot", "BTCUSDT.BINANCE"),
+    ("spot", "ETHUSDT.BINANCE"),
+    ("usdm", "BTCUSDT-PERP.BINANCE"),
+    ("usdm", "ETHUSDT-PERP.BINANCE"),
+)
+
+
+def demo_config(journal_dir: Path, seed: int, urls: dict[str, Any], key: Any) -> Config:
+    """The demo session: Spot and USD-M clients of a local venue (``urls``, one of its
+    ``key``s), instruments, market data, book sync and the top-of-book example strategy."""
+    clients = []
+    for name, account_type, product in (
+        ("spot", "spot", "spot"),
+        ("usdm", "usdt_futures", "usdm"),
+    ):
+        clients.append(
+            {
+                "name": name,
+                "account_type": account_type,
+                "base_url_http": urls["rest"],
+                "base_url_ws": urls["ws"][product],
+                "base_url_ws_api": urls["ws_api"][product],
+                "api_key": key.api_key,
+                "api_secret": key.secret,
+            }
+        )
     return config_from_dict(
         {
             "session": {"seed": seed},
             "journal": {"dir": str(journal_dir), "fsync": "per_batch"},
-            "synthetic": {
-                "symbols": ["BTCUSDT", "ETHUSDT"],
-                "interval_ms": 50,
-                "tick_size": "0.10",
-            },
+            "clients": clients,
             "strategies": [
                 {
                     "class": EXAMPLE_STRATEGY,
-                    "name": "mean-reversion",
-                    "params": {"symbol": "BTCUSDT", "window": 20, "threshold_bps": 1},
+                    "name": "top-of-book",
+                    "params": {"books": [list(book) for book in DEMO_BOOKS], "every_ms": 1000},
                 }
             ],
         }
     )
+
+
+async def demo_session(
+    journal_dir: Path, seconds: float, seed: int
+) -> tuple[SessionResult, Config]:
+    """Start the local venue, run the demo session against it for ``seconds``; half way,
+    drop a Spot BTCUSDT depth event at the venue, so the book goes stale and resyncs."""
+    from scenarios.venue.config import VenueConfig
+    from scenarios.venue.server import open_venue
+
+    try:
+        return await _demo_with_venue(journal_dir, seconds, seed, open_venue, VenueConfig)
+    except BaseExceptionGroup as group:
+        # The session's own errors (a locked or corrupt journal) come out of the venue's
+        # nursery wrapped: give the caller the one error, as ``tern run`` would.
+        leaves = failure_leaves(group)
+        if len(leaves) == 1:
+            raise leaves[0] from None
+        raise
+
+
+async def _demo_with_venue(
+    journal_dir: Path, seconds: float, seed: int, open_venue: Any, venue_config: Any
+) -> tuple[SessionResult, Config]:
+    async with open_venue(venue_config(seed=seed, tick_ms=50)) as venue:
+        config = demo_config(journal_dir, seed, venue.urls, venue.first_key)
+        print(f"venue: {venue.urls['rest']} (Spot, USD-M and COIN-M, in this process)")
+
+        async def gap() -> None:
+            await trio.sleep(seconds / 2)
+            fault = {"product": "spot", "symbol": "BTCUSDT", "skip": 1}
+            async with httpx.AsyncClient(base_url=venue.urls["rest"], timeout=5) as control:
+                await control.post("/_venue/faults/depth", json=fault)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(gap)
+            result = await run_session(config, seconds=seconds)
+            nursery.cancel_scope.cancel()
+    return result, config
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -188,12 +252,27 @@ def _demo(args: argparse.Namespace) -> int:
     if journal_dir is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         journal_dir = Path("journal") / f"demo-{stamp}"
-    config = demo_config(journal_dir, args.seed)
-    print(f"tern demo: {args.seconds:g} s of a synthetic market and the example strategy")
+    print(
+        f"tern demo: {args.seconds:g} s against the local Binance-compatible venue: "
+        "connectivity, instruments, market data, book sync and the top-of-book strategy"
+    )
     print(f"journal: {journal_dir}")
-    code = _run(config, args.seconds)
+    _show_strategy_log()
+    result, config = trio.run(demo_session, journal_dir, args.seconds, args.seed)
+    _print_summary(result, config)
     print(f"verify it: tern replay {journal_dir} --verify")
-    return code
+    print(f"a book at any point: tern book {journal_dir} --instrument BTCUSDT.BINANCE")
+    return result.exit_code
+
+
+def _show_strategy_log() -> None:
+    """Strategies' log lines on stdout (``tern.strategy``): what the demo shows."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    strategy_log = logging.getLogger("tern.strategy")
+    strategy_log.setLevel(logging.INFO)
+    strategy_log.addHandler(handler)
+    strategy_log.propagate = False
 
 
 def _print_summary(result: SessionResult, config: Config) -> None:

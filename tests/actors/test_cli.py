@@ -15,14 +15,20 @@ def demo_journal(tmp_path_factory) -> str:
     return str(directory)
 
 
-def test_the_demo_runs_and_prints_a_summary(demo_journal, capsys) -> None:
-    assert main(["demo", "--seconds", "0.5", "--journal", demo_journal]) == 0
+def test_the_demo_runs_against_the_venue_and_prints_books(demo_journal, capsys) -> None:
+    assert main(["demo", "--seconds", "2", "--journal", demo_journal]) == 0
     out = capsys.readouterr().out
     for expected in (
-        "stopped: ran for 0.5 s (clean)",
-        "actors: timers, synthetic-market,",
+        "stopped: ran for 2 s (clean)",
+        "actors: timers, connectivity, instruments, market-data, book-sync, top-of-book",
         "restarts: none",
-        "demo.price",
+        "instrument.definition",
+        "book.deltas",
+        "book.resynced",
+        "BTCUSDT.BINANCE        spot  in sync at update",
+        "BTCUSDT-PERP.BINANCE   usdm  bid ",
+        # half way the venue drops a depth event: the book says so and resyncs
+        "BTCUSDT.BINANCE        spot  STALE: gap",
         "duration:",
         f"journal: {demo_journal}",
     ):
@@ -31,6 +37,8 @@ def test_the_demo_runs_and_prints_a_summary(demo_journal, capsys) -> None:
     out = capsys.readouterr().out
     assert "sessions: 2" in out
     assert "outputs identical" in out
+    assert main(["book", demo_journal, "--instrument", "ETHUSDT-PERP.BINANCE"]) == 0
+    assert "in sync" in capsys.readouterr().out
 
 
 def test_journal_show_json_prints_stored_records(demo_journal, capsys) -> None:
@@ -56,8 +64,8 @@ def test_journal_stats(demo_journal, capsys) -> None:
     assert main(["journal", "stats", demo_journal]) == 0
     out = capsys.readouterr().out
     assert "segments: 1" in out
-    assert "demo.price" in out
-    assert "synthetic-market" in out
+    assert "book.snapshot" in out
+    assert "book-sync" in out
 
 
 def test_unknown_type_selector_is_a_usage_error(demo_journal, capsys) -> None:
