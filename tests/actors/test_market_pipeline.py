@@ -25,6 +25,7 @@ from actors.replay import replay
 from events.base import Envelope
 from events.market import (
     BookResynced,
+    BookSnapshot,
     BookStale,
     Instrument,
     MarkPrice,
@@ -38,6 +39,7 @@ from scenarios.venue.server import open_venue
 DEADLINE = 40
 SPOT_ID = "BTCUSDT.BINANCE"
 PERP_ID = "BTCUSDT-PERP.BINANCE"
+INVERSE_ID = "BTCUSD-PERP.BINANCE"
 
 
 @pytest.fixture
@@ -49,8 +51,12 @@ async def venue():
 def session_config(venue: Any, journal: Path) -> Any:
     key = venue.first_key
     clients = []
-    for name, account_type in (("spot", "spot"), ("usdm", "usdt_futures")):
-        product = "spot" if name == "spot" else "usdm"
+    for name, account_type in (
+        ("spot", "spot"),
+        ("usdm", "usdt_futures"),
+        ("coinm", "coin_futures"),
+    ):
+        product = name
         clients.append(
             {
                 "name": name,
@@ -75,6 +81,8 @@ def session_config(venue: Any, journal: Path) -> Any:
                         "subscriptions": [
                             ["spot", "BOOK", SPOT_ID, {}],
                             ["usdm", "BOOK", PERP_ID, {}],
+                            ["coinm", "BOOK", INVERSE_ID, {}],
+                            ["usdm", "BOOK", "ETHUSDT-PERP.BINANCE", {"depth": 10}],
                             ["spot", "TRADES", SPOT_ID, {}],
                             ["usdm", "QUOTES", PERP_ID, {}],
                             ["usdm", "MARK_PRICE", PERP_ID, {}],
@@ -118,11 +126,12 @@ class Watch:
 async def assert_book_matches_venue(
     watch: Watch, control: httpx.AsyncClient, client: str, instrument_id: str, product: str
 ) -> None:
+    symbol = {INVERSE_ID: "BTCUSD_PERP"}.get(instrument_id, "BTCUSDT")
     """With the market paused, tern's book reaches the venue's last update and equals it."""
     await control.post("/_venue/activity", json={"paused": True})
     try:
         answer = await control.get(
-            "/_venue/book", params={"product": product, "symbol": "BTCUSDT", "depth": 100_000}
+            "/_venue/book", params={"product": product, "symbol": symbol, "depth": 100_000}
         )
         answer.raise_for_status()
         truth = answer.json()
@@ -168,16 +177,26 @@ async def test_books_resync_after_gaps_and_equal_the_venue(venue, tmp_path: Path
             httpx.AsyncClient(base_url=venue.urls["rest"], timeout=5) as control,
         ):
             inner.start_soon(watch.run, buses[0])
-            for iid in (SPOT_ID, PERP_ID):
+            for iid in (SPOT_ID, PERP_ID, INVERSE_ID):
                 await watch.wait_for(
                     lambda e, iid=iid: isinstance(e, BookResynced) and e.instrument_id == iid
                 )
             await watch.wait_for(lambda e: isinstance(e, Instrument) and e.instrument_id == PERP_ID)
             await assert_book_matches_venue(watch, control, "spot", SPOT_ID, "spot")
             await assert_book_matches_venue(watch, control, "usdm", PERP_ID, "usdm")
-            for client, iid, product in (("spot", SPOT_ID, "spot"), ("usdm", PERP_ID, "usdm")):
+            await assert_book_matches_venue(watch, control, "coinm", INVERSE_ID, "coinm")
+            partial = await watch.wait_for(
+                lambda e: isinstance(e, BookSnapshot) and e.instrument_id == "ETHUSDT-PERP.BINANCE"
+            )
+            assert len(partial.event.bids) == 10
+            for client, iid, product in (
+                ("spot", SPOT_ID, "spot"),
+                ("usdm", PERP_ID, "usdm"),
+                ("coinm", INVERSE_ID, "coinm"),
+            ):
                 mark = watch.seen[-1].seq
-                fault = {"product": product, "symbol": "BTCUSDT", "skip": 1}
+                symbol = "BTCUSD_PERP" if product == "coinm" else "BTCUSDT"
+                fault = {"product": product, "symbol": symbol, "skip": 1}
                 (await control.post("/_venue/faults/depth", json=fault)).raise_for_status()
                 stale = await watch.wait_for(
                     lambda e, iid=iid: isinstance(e, BookStale) and e.instrument_id == iid,
