@@ -275,3 +275,91 @@ async def test_books_resync_after_gaps_and_equal_the_venue(venue, tmp_path: Path
     assert "STALE" in capsys.readouterr().out
     assert cli_main(["book", str(journal), "--instrument", "NOPE.BINANCE"]) == 2
     assert "no book events for NOPE.BINANCE" in capsys.readouterr().err
+
+
+async def test_history_pages_bars_and_aggregated_trades_from_the_venue(venue, tmp_path) -> None:
+    """History requests page through the venue's klines and aggTrades: bars are closed and
+    contiguous, trades contiguous by aggregate id, counts add up, pages respect the range."""
+    from actors.runtime import run_session
+    from events.market import DataKind, HistoryChunk, HistoryDone, RequestHistory
+
+    config = session_config(venue, tmp_path / "journal")
+    watch = Watch()
+    buses: list[Bus] = []
+    ready = trio.Event()
+    finished = trio.Event()
+
+    def on_started(bus: Bus) -> None:
+        buses.append(bus)
+        ready.set()
+
+    async def script() -> None:
+        await ready.wait()
+        bus = buses[0]
+        async with trio.open_nursery() as inner:
+            inner.start_soon(watch.run, bus)
+            await trio.sleep(3.0)  # let the venue print trades and close a few 1 s klines
+            now_ms = venue.clock.now_ms()
+            start_ms = now_ms - 60_000
+            await bus.publish(
+                [
+                    RequestHistory(
+                        client="spot",
+                        subscriber="tester",
+                        request_id="bars",
+                        instrument_id=SPOT_ID,
+                        kind=DataKind.BARS,
+                        interval="1s",
+                        start_ms=start_ms,
+                        end_ms=now_ms,
+                    ),
+                    RequestHistory(
+                        client="usdm",
+                        subscriber="tester",
+                        request_id="trades",
+                        instrument_id=PERP_ID,
+                        kind=DataKind.TRADES,
+                        start_ms=start_ms,
+                        end_ms=now_ms,
+                    ),
+                    RequestHistory(
+                        client="spot",
+                        subscriber="tester",
+                        request_id="bad",
+                        instrument_id=SPOT_ID,
+                        kind=DataKind.BARS,
+                        interval="7m",
+                        start_ms=start_ms,
+                        end_ms=now_ms,
+                    ),
+                ],
+                source="tester",
+            )
+            for request_id in ("bars", "trades", "bad"):
+                await watch.wait_for(
+                    lambda e, r=request_id: isinstance(e, HistoryDone) and e.request_id == r
+                )
+            inner.cancel_scope.cancel()
+        finished.set()
+
+    with trio.fail_after(DEADLINE):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(script)
+            await run_session(
+                config, handle_signals=False, on_started=on_started, stop_when=finished
+            )
+    done = {e.event.request_id: e.event for e in watch.seen if isinstance(e.event, HistoryDone)}
+    chunks = [e.event for e in watch.seen if isinstance(e.event, HistoryChunk)]
+    assert "7m" in done["bad"].error
+    assert done["bars"].error == ""
+    assert done["trades"].error == ""
+    bars = [bar for chunk in chunks if chunk.request_id == "bars" for bar in chunk.bars]
+    trades = [t for chunk in chunks if chunk.request_id == "trades" for t in chunk.trades]
+    assert len(bars) == done["bars"].count >= 2
+    assert len(trades) == done["trades"].count >= 5
+    assert all(b.close_ms - b.open_ms == 999 for b in bars)
+    assert all(b.interval == "1s" for b in bars)
+    assert [b.open_ms for b in bars] == sorted({b.open_ms for b in bars})
+    ids = [t.trade_id for t in trades]
+    assert ids == list(range(ids[0], ids[0] + len(ids)))  # contiguous, no page lost or doubled
+    assert all(t.aggregated for t in trades)
