@@ -2,7 +2,8 @@
 
 A deterministic actor (:class:`~actors.base.FoldActor`), one book per (client, instrument).
 Strategies ask with ``market.subscribe`` of kind BOOK; the latest subscription's type wins for
-the instrument (its stream replaces the previous one). Two kinds of book:
+the instrument (its stream replaces the previous one, and a synced full book it replaces is
+reported ``book.stale``: it is no longer kept). Two kinds of book:
 
 * **Full depth** (``depth = 0``): the diff stream (``<symbol>@depth@100ms`` by default) plus
   a REST snapshot (``snapshot_limit`` levels, default the product's maximum: 5000 on Spot,
@@ -47,6 +48,7 @@ from actors.binance.book import (
     SequenceRule,
     SnapshotTooOld,
     Synced,
+    SyncState,
     parse_depth_snapshot,
 )
 from actors.binance.market_data import (
@@ -162,6 +164,7 @@ class BookSyncActor(FoldActor):
         #: (client, stream name) -> book.
         self.by_stream: dict[tuple[str, str], _Book] = {}
         self._calls = 0
+        self._generations = 0
 
     def handle(self, envelope: Envelope) -> Sequence[Event]:
         event = envelope.event
@@ -225,9 +228,24 @@ class BookSyncActor(FoldActor):
             old.subscribers[command.subscriber] = None
             return out
         subscribers: dict[str, None] = {}
+        stale_reported = False
         if old is not None:  # the latest subscription type wins
             subscribers = old.subscribers
+            stale_reported = old.stale_reported
+            if old.sync is not None and old.sync.state is SyncState.SYNCED:
+                # The published book is no longer kept from here until the new one syncs.
+                stale_reported = True
+                out.append(
+                    BookStale(
+                        client=client.name,
+                        instrument_id=command.instrument_id,
+                        reason=f"subscription changed to {name}",
+                        update_id=old.sync.update_id,
+                    )
+                )
             out.extend(self._drop(old))
+        # A generation is never reused, so a dropped book's timer cannot fire for a later one.
+        self._generations += 1
         book = _Book(
             client=client,
             instrument_id=command.instrument_id,
@@ -236,7 +254,8 @@ class BookSyncActor(FoldActor):
             depth=command.depth,
             snapshot_limit=limit,
             subscribers=subscribers,
-            generation=(old.generation + 1) if old is not None else 0,
+            stale_reported=stale_reported and command.depth == 0,
+            generation=self._generations,
         )
         book.subscribers[command.subscriber] = None
         if command.depth == 0:

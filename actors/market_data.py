@@ -93,6 +93,8 @@ def symbol_of(instrument_id: str, account_type: AccountType) -> str:
     name = instrument_id[: -len(VENUE_SUFFIX)]
     if name.endswith("-PERP"):
         base = name[: -len("-PERP")]
+        if not base:
+            raise ValueError(f"{instrument_id!r} names no symbol")
         if account_type is AccountType.SPOT:
             raise ValueError(f"{instrument_id!r} is a perpetual; Spot has none")
         return f"{base}_PERP" if account_type is AccountType.COIN_FUTURES else base
