@@ -196,6 +196,8 @@ def _apply_float_side(
     locals for speed.
     """
     for level in changes:
+        if type(level) is str:  # "12" would unpack as price "1", size "2"
+            raise ValueError(f"a level must be [price, size], not {level!r}")
         price, size = level
         if len(price) > 15 or not _lowest <= (key := _float(price)) < _inf:
             key = float_key(price)
@@ -217,6 +219,8 @@ def _apply_decimal_side(
 ) -> None:
     """Apply ``changes`` to one side keyed by Decimals (asks negated exactly)."""
     for level in changes:
+        if type(level) is str:
+            raise ValueError(f"a level must be [price, size], not {level!r}")
         price, size = level
         key = _price_value(price)
         if ask:
@@ -797,6 +801,7 @@ class DepthSync:
                 if (
                     type(first) is int
                     and type(last) is int
+                    and type(event_time) is int
                     and first <= last
                     and last >= (expect + 1 if self._futures else expect)
                 ):

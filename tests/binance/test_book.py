@@ -1060,3 +1060,19 @@ def test_spot_clean_delivery_always_syncs(history, pick, arrival) -> None:
 @given(histories(futures=True), st.integers(0, 1000), st.integers(0, 1000))
 def test_futures_clean_delivery_always_syncs(history, pick, arrival) -> None:
     run_clean(FUTURES, history, pick, arrival)
+
+
+def test_the_fast_path_refuses_what_the_general_path_refuses() -> None:
+    """A next-in-chain diff with a malformed event time or a level given as a string is not
+    applied blindly by the fast path."""
+    sync = DepthSync("BTCUSDT", SequenceRule.FUTURES)
+    snapshot = {"lastUpdateId": 10, "bids": [["100.0", "1"]], "asks": [["101.0", "1"]]}
+    first = {"e": "depthUpdate", "E": 1, "T": 1, "s": "BTCUSDT", "U": 9, "u": 11, "pu": 8}
+    sync.apply_diff(DepthDiff.from_payload({**first, "b": [], "a": []}))
+    assert isinstance(sync.apply_snapshot(DepthSnapshot.from_payload(snapshot)), Synced)
+    good = {"e": "depthUpdate", "E": 2, "T": 2, "s": "BTCUSDT", "U": 12, "u": 12, "pu": 11}
+    with pytest.raises(ValueError, match="E"):
+        sync.apply_frame(orjson.dumps({**good, "E": "now", "b": [], "a": []}))
+    outcome = sync.apply_frame(orjson.dumps({**good, "b": ["12"], "a": []}))
+    assert isinstance(outcome, NeedSnapshot)
+    assert sync.book.best_bid() is None  # stale: emptied, never "price 1 size 2"
