@@ -65,7 +65,7 @@ from typing import Any, TypeVar
 import attrs
 import orjson
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+from trio_websocket import ConnectionClosed, HandshakeError
 
 from actors.base import ActorContext
 from actors.binance.clock import ClockSyncError, ServerClock
@@ -90,6 +90,7 @@ from actors.binance.userdata import (
     rest_caller,
 )
 from actors.binance.venues import Endpoints, Route, Site, VenueError, resolve
+from actors.binance.wsconnect import open_websocket
 from actors.bus import Subscription
 from actors.config import AccountType, ClientConfig, KeyType
 from actors.connectivity_history import RESTART_SUFFIX, History, fold
@@ -573,7 +574,9 @@ class ConnectivityActor:
         assert self._frames_send is not None
         assert self._ctx is not None
         ctx = self._ctx
-        settings = StreamSettings.for_client(client.config, **self.stream_settings)
+        settings = StreamSettings.for_client(
+            client.config, **{"proxy_url": endpoints.proxy_url, **self.stream_settings}
+        )
 
         async def emit(event: Event) -> None:
             await ctx.publish([_wire_safe(event)])
@@ -748,7 +751,9 @@ class ConnectivityActor:
         assert self._user_send is not None
         send = self._user_send
         options: dict[str, Any] = {
-            "settings": UserSessionSettings(**self.user_settings),
+            "settings": UserSessionSettings(
+                **{"proxy_url": endpoints.proxy_url, **self.user_settings}
+            ),
             "clock": ctx.now_ns,
         }
         if self._incarnation > 1:
@@ -999,7 +1004,7 @@ async def check_client(
         await rest.aclose()
     if reachable:
         for url in markets:
-            await _check_stream(url, timeout_s, report)
+            await _check_stream(url, timeout_s, report, endpoints.proxy_url)
     return ClientCheck(config.name, tuple(report.lines), tuple(report.problems))
 
 
@@ -1133,13 +1138,16 @@ def _explain(response: RestResponse, config: ClientConfig, url: str) -> str:
     return f"Binance refused the account request (HTTP {response.status}{code}): {response.message}"
 
 
-async def _check_stream(url: str, timeout_s: float, report: _Report) -> None:
-    """Open ``<base>/stream`` and ask LIST_SUBSCRIPTIONS; Binance answers with an id."""
+async def _check_stream(
+    url: str, timeout_s: float, report: _Report, proxy_url: str | None = None
+) -> None:
+    """Open ``<base>/stream`` (through the client's proxy, as the session would) and ask
+    LIST_SUBSCRIPTIONS; Binance answers with an id."""
     target = f"{url}/stream"
     try:
         with trio.fail_after(timeout_s):
-            async with open_websocket_url(
-                target, connect_timeout=timeout_s, disconnect_timeout=1.0
+            async with open_websocket(
+                target, proxy_url=proxy_url, connect_timeout=timeout_s, disconnect_timeout=1.0
             ) as ws:
                 await ws.send_message('{"method":"LIST_SUBSCRIPTIONS","id":1}')
                 while True:

@@ -123,9 +123,10 @@ from typing import Any, Protocol
 import attrs
 import orjson
 import trio
-from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket_url
+from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 
 from actors.binance.venues import Endpoints, Route
+from actors.binance.wsconnect import check_proxy_url, open_websocket, shown_proxy_url
 from actors.config import AccountType, ClientConfig
 from events.base import Event
 from events.connectivity import (
@@ -260,6 +261,9 @@ class StreamSettings:
         stable_after_s: a connection up this long resets the backoff.
         idle_close_s: an emptied connection closes after this long without new streams.
         max_message_bytes: larger frames close the connection (trio-websocket's limit).
+        proxy_url: the client's ``http://`` or ``https://`` proxy: connections tunnel through
+            it (:mod:`actors.binance.wsconnect`); None connects directly. Shown without its
+            password.
     """
 
     streams_per_connection: int = attrs.field(default=200, validator=_per_connection)
@@ -286,6 +290,11 @@ class StreamSettings:
     stable_after_s: float = attrs.field(default=30.0, validator=_NON_NEGATIVE)
     idle_close_s: float = attrs.field(default=5.0, validator=_NON_NEGATIVE)
     max_message_bytes: int = attrs.field(default=16 * 2**20, validator=_POSITIVE)
+    proxy_url: str | None = attrs.field(
+        default=None,
+        validator=lambda _instance, _attribute, url: check_proxy_url(url),
+        repr=lambda url: repr(shown_proxy_url(url)),
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.reserved_messages >= self.messages_per_second:
@@ -530,8 +539,9 @@ _RECEIVE_BYTES = 64 * 1024
 
 def _open_websocket(settings: StreamSettings) -> Connector:
     def connect(url: str) -> contextlib.AbstractAsyncContextManager[WebSocket]:
-        return open_websocket_url(
+        return open_websocket(
             url,
+            proxy_url=settings.proxy_url,
             connect_timeout=settings.connect_timeout_s,
             disconnect_timeout=settings.close_timeout_s,
             max_message_size=settings.max_message_bytes,
@@ -613,14 +623,18 @@ class StreamClient:
     ) -> StreamClient:
         """The client for one route of a resolved client config (see
         :func:`actors.binance.venues.resolve`). Settings default to the product's limits;
-        ``options`` are the remaining constructor arguments (``rng``, ``clock``, ...)."""
+        the client's proxy applies unless the settings name one. ``options`` are the
+        remaining constructor arguments (``rng``, ``clock``, ...)."""
         routed = endpoints.ws_market.routed
+        settings = settings or StreamSettings.for_account(endpoints.account_type)
+        if settings.proxy_url is None and endpoints.proxy_url is not None:
+            settings = attrs.evolve(settings, proxy_url=endpoints.proxy_url)
         return cls(
             client=endpoints.client,
             url=f"{endpoints.ws_market[route]}/stream",
             frames=frames,
             emit=emit,
-            settings=settings or StreamSettings.for_account(endpoints.account_type),
+            settings=settings,
             route=route if routed else None,
             name=f"{endpoints.client}/{route.value}" if routed else endpoints.client,
             **options,

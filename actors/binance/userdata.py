@@ -104,7 +104,7 @@ from urllib.parse import quote, urlsplit
 import attrs
 import orjson
 import trio
-from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket_url
+from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 
 from actors.binance.costs import Pool
 from actors.binance.endpoints import ws_api_connect_cost, ws_api_cost
@@ -113,6 +113,7 @@ from actors.binance.ratelimit import RateLimiter
 from actors.binance.signing import Signer, ws_api_payload
 from actors.binance.streams import Connector, Emit, WebSocket
 from actors.binance.venues import Endpoints
+from actors.binance.wsconnect import check_proxy_url, open_websocket, shown_proxy_url
 from actors.config import AccountType, KeyType
 from events.base import Event
 from events.connectivity import (
@@ -216,6 +217,9 @@ class UserSessionSettings:
         recv_window_ms: ``recvWindow`` sent with signed WS-API requests (None: Binance's
             default of 5000).
         max_message_bytes: larger frames close the connection (trio-websocket's limit).
+        proxy_url: the client's ``http://`` or ``https://`` proxy: connections tunnel through
+            it (:mod:`actors.binance.wsconnect`); None connects directly. Shown without its
+            password.
     """
 
     connect_timeout_s: float = attrs.field(default=10.0, validator=_POSITIVE)
@@ -239,6 +243,11 @@ class UserSessionSettings:
     stable_after_s: float = attrs.field(default=30.0, validator=_NON_NEGATIVE)
     recv_window_ms: int | None = attrs.field(default=None, validator=_POSITIVE_OR_NONE)
     max_message_bytes: int = attrs.field(default=16 * 2**20, validator=_POSITIVE)
+    proxy_url: str | None = attrs.field(
+        default=None,
+        validator=lambda _instance, _attribute, url: check_proxy_url(url),
+        repr=lambda url: repr(shown_proxy_url(url)),
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.backoff_jitter >= 1:
@@ -489,10 +498,21 @@ def _mask(api_key: str) -> str:
     return f"{api_key[:4]}...{api_key[-4:]}" if len(api_key) > 12 else "***"
 
 
+def _with_proxy(endpoints: Endpoints, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` whose ``settings`` carry the client's proxy unless they name one."""
+    if endpoints.proxy_url is None:
+        return options
+    settings = options.get("settings") or UserSessionSettings()
+    if settings.proxy_url is not None:
+        return options
+    return {**options, "settings": attrs.evolve(settings, proxy_url=endpoints.proxy_url)}
+
+
 def _open_websocket(settings: UserSessionSettings) -> Connector:
     def connect(url: str) -> contextlib.AbstractAsyncContextManager[WebSocket]:
-        return open_websocket_url(
+        return open_websocket(
             url,
+            proxy_url=settings.proxy_url,
             connect_timeout=settings.connect_timeout_s,
             disconnect_timeout=settings.close_timeout_s,
             max_message_size=settings.max_message_bytes,
@@ -979,7 +999,7 @@ class SpotUserSession(_Session):
     ) -> SpotUserSession:
         """The session of a resolved Spot client config (see
         :func:`actors.binance.venues.resolve`); ``options`` are the remaining constructor
-        arguments.
+        arguments. The client's proxy applies unless ``settings`` name one.
 
         Raises:
             ValueError: the client is not a Spot client.
@@ -996,7 +1016,7 @@ class SpotUserSession(_Session):
             signer=signer,
             frames=frames,
             emit=emit,
-            **options,
+            **_with_proxy(endpoints, options),
         )
 
     @property
@@ -1358,7 +1378,7 @@ class FuturesUserSession(_Session):
     ) -> FuturesUserSession:
         """The session of a resolved futures client config (see
         :func:`actors.binance.venues.resolve`); ``options`` are the remaining constructor
-        arguments.
+        arguments. The client's proxy applies unless ``settings`` name one.
 
         Raises:
             ValueError: the client is a Spot client.
@@ -1375,7 +1395,7 @@ class FuturesUserSession(_Session):
             rest=rest,
             frames=frames,
             emit=emit,
-            **options,
+            **_with_proxy(endpoints, options),
         )
 
     def stream_url(self, listen_key: str) -> str:

@@ -219,7 +219,8 @@ class Endpoints:
         ws_market: market stream bases by :class:`Route`.
         ws_api: WebSocket API URL.
         ws_user: futures user-data stream base, or None (Spot user data is on ``ws_api``).
-        proxy_url: the proxy for REST requests, if configured (shown without its password).
+        proxy_url: the proxy for REST requests and WebSocket connections, if configured
+            (shown without its password).
         notices: things the operator should know (e.g. a surface still on Binance's default
             host while others were overridden); the connectivity edge reports them.
     """
