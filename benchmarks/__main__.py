@@ -11,7 +11,7 @@ import os
 import platform
 import sys
 
-from benchmarks import book_feed, connectivity, stream_journal, venue
+from benchmarks import book_feed, connectivity, market_pipeline, stream_journal, venue
 from benchmarks.foundation import Result, run_all
 
 
@@ -59,6 +59,14 @@ def main() -> int:
             "raw USD-M depthUpdate frames (~17 changes, ~25% removals) through "
             "DepthSync.apply_frame into a 1000-level-a-side book, verified; frames/s",
         ),
+        (
+            "market pipeline: depth frames -> strategy",
+            market_pipeline.pipeline_throughput,
+            25_000,
+            "200 Spot + 200 USD-M books: StreamFrame into connectivity's channel -> journal "
+            "(per_batch fsync) -> book sync -> book.deltas journaled -> strategy callback; "
+            "closed loop, frames/s",
+        ),
     ]
     for name, bench, target, note in plans:
         if args.only is not None and args.only not in name:
@@ -81,6 +89,13 @@ def main() -> int:
             connectivity.rest_overhead,
             400,
             "the same call minus a raw h11 round trip: tern's work plus httpx's (p50, µs)",
+        ),
+        (
+            "market pipeline p99 latency at 25k frames/s",
+            market_pipeline.pipeline_p99_us,
+            5_000,
+            "the same pipeline paced at 25,000 frames/s: frame received_ns -> on_book_deltas "
+            "(p99, µs)",
         ),
     ]
     for name, bench, target, note in latency_plans:
