@@ -400,6 +400,11 @@ def _optional(table: _Table, name: str, kind: type, expected: str) -> Any:
 def _client(table: _Table) -> ClientConfig:
     account_type = table.choice("account_type", AccountType, _MISSING)
     name = table.get("name", str, account_type.value, "a client name")
+    if not _NAME.match(name):
+        # Client names become parts of connection names (``spot/market~2#1``) and ids.
+        raise ConfigError(
+            table.key("name"), name, "a lowercase name of letters, digits, '-', '_' or '.'"
+        )
     url = "a URL such as http://127.0.0.1:8080"
     flags = {
         flag: table.get(flag, bool, default, "true or false")

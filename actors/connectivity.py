@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -104,7 +103,7 @@ from events.connectivity import (
     SubscribeStreams,
     UnsubscribeStreams,
 )
-from events.journal import JournalStore
+from events.journal import JournalStore, MemoryJournalStore
 
 __all__ = [
     "NAME",
@@ -138,15 +137,13 @@ CLOSE_S = 2.5
 #: REST calls in flight at once; further requests wait in the bus subscription (nothing is
 #: lost: a lagging subscriber re-reads the journal).
 MAX_CALLS_IN_FLIGHT = 256
-#: How long the restart bookkeeping waits for restored streams before reporting their gap
-#: anyway (the stream client keeps trying; the gap then ends at the report).
-RESTORE_WAIT_S = 60.0
 #: How often the journal is folded into a checkpoint, so that a restart folds little.
 CHECKPOINT_S = 30.0
 #: Checkpoints kept (the newest may be unreadable after a crash: keep one more).
 CHECKPOINTS_KEPT = 2
 #: The bus tags this actor serves.
 COMMANDS = (RestRequest.TAG, SubscribeStreams.TAG, UnsubscribeStreams.TAG)
+_RESTARTED = "the connectivity actor restarted"
 _IN_FLIGHT_LOST = (
     "the connectivity actor stopped before Binance answered; the request may or may not "
     "have been sent"
@@ -295,15 +292,7 @@ class ConnectivityActor:
                     restored = self._restore(history)
                     if history.incarnations:
                         await self._answer_lost(ctx, history)
-                        for client, stream_client, streams in restored:
-                            nursery.start_soon(
-                                self._report_restart_gap,
-                                ctx,
-                                client,
-                                stream_client,
-                                streams,
-                                history,
-                            )
+                        await self._report_restart_gap(ctx, restored, history)
                     else:  # published before this actor first started: not seen yet
                         for request in history.pending():
                             await self._dispatch(ctx, request)
@@ -662,28 +651,33 @@ class ConnectivityActor:
     async def _report_restart_gap(
         self,
         ctx: ActorContext,
-        client: _Client,
-        stream_client: StreamClient,
-        streams: tuple[str, ...],
+        restored: list[tuple[_Client, StreamClient, tuple[str, ...]]],
         history: History,
     ) -> None:
-        """Once restored streams flow again, report the time the actor was away as a gap."""
-        with trio.move_on_after(RESTORE_WAIT_S):
-            await stream_client.wait_subscribed(streams, timeout_s=math.inf)
-        start = history.lost_since_ns(client.config.name, "market")
+        """Report the time the actor was away as a ``stream.gap`` per restored stream client,
+        at once (consumers must stop trusting what they built from these streams now, not
+        when the streams are back), and have each stream client report the rest of the loss,
+        until its streams are active again, as its own gap."""
         now = ctx.now_ns()
-        await ctx.publish(
-            [
+        gaps = []
+        for client, stream_client, streams in restored:
+            start = history.lost_since_ns(client.config.name, "market")
+            connection = f"{stream_client.name}{RESTART_SUFFIX}"
+            stream_client.assume_lost(
+                streams, from_ns=now, connection=connection, reason=_RESTARTED
+            )
+            gaps.append(
                 StreamGap(
                     client=client.config.name,
-                    connection=f"{stream_client.name}{RESTART_SUFFIX}",
+                    connection=connection,
                     streams=streams,
                     from_ns=min(start if start is not None else now, now),
                     to_ns=now,
-                    reason="the connectivity actor restarted",
+                    reason=_RESTARTED,
                 )
-            ]
-        )
+            )
+        if gaps:
+            await ctx.publish(gaps)
 
     async def _pump_frames(
         self, ctx: ActorContext, receive: trio.MemoryReceiveChannel[StreamFrame]
@@ -764,7 +758,7 @@ class ConnectivityActor:
             now_ms = ctx.now_ns() // 1_000_000
             start = history.lost_since_ns(client.config.name, "user")
             from_ms = now_ms if start is None else min(start // 1_000_000, now_ms)
-            options["lost_since"] = (from_ms, "the connectivity actor restarted")
+            options["lost_since"] = (from_ms, _RESTARTED)
         if endpoints.account_type is AccountType.SPOT:
             assert client.signer is not None
             return SpotUserSession.for_endpoints(
@@ -828,10 +822,10 @@ async def _load_history(ctx: ActorContext, last_seq: int) -> History:
 
 
 async def _blocking(store: JournalStore, work: Callable[[], T]) -> T:
-    """Run ``work`` (journal reads, snapshot writes) in a thread for a file journal (a
-    cancellation abandons the thread: it holds nothing the actor needs), inline for a memory
-    one."""
-    if store.blocking:
+    """Run ``work`` (journal reads, snapshot writes) in a thread for a file journal, whatever
+    its fsync policy (a cancellation abandons the thread: it holds nothing the actor needs),
+    inline for a memory one."""
+    if not isinstance(store, MemoryJournalStore):
         return await trio.to_thread.run_sync(work, abandon_on_cancel=True)
     await trio.lowlevel.checkpoint()
     return work()
@@ -1158,7 +1152,10 @@ async def _check_stream(
         report.problem(f"market streams at {target} did not answer within {timeout_s:g} s")
     except HandshakeError as exc:
         cause = exc.__cause__
-        why = f"{type(cause).__name__}: {cause}" if cause is not None else type(exc).__name__
+        if cause is not None:
+            why = f"{type(cause).__name__}: {cause}"
+        else:  # a proxy refusal or a timeout says what happened itself (never a password)
+            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         report.problem(f"cannot reach market streams at {target}: {why}")
     except (OSError, ConnectionClosed) as exc:
         report.problem(f"cannot reach market streams at {target}: {type(exc).__name__}")

@@ -17,10 +17,15 @@ the receive time of its last journaled frame (or of the connected record itself)
   stopped) is dropped;
 * a user-data session that stopped for good (``userstream.stopped``) is an open loss from
   its ``from_ms`` until a later ``userstream.gap`` of its client;
-* when an incarnation starts, every connection of the earlier one is dead: each becomes an
-  open loss until the new incarnation's restart gap (``<name>#restart``, or the user gap)
-  covers it. If the new incarnation dies too before reporting, the next one still reports from
-  the oldest mark.
+* a connection's incarnation is in its name (``spot~3#2`` belongs to incarnation 3, ``spot#2``
+  to the first), never inferred from the order of records (an incarnation's first records
+  may precede its ``actor.started``). Connections of earlier incarnations are dead: the
+  restart gap of incarnation N (``<stream client>~N#restart``) removes that client's and
+  stream client's connections of incarnations below N, and nothing else (its own lost
+  connections stay until their own gaps); the first ``userstream.gap`` after a user
+  connection of a newer incarnation appeared removes the client's older user connections.
+  If the new incarnation dies too before reporting, the next one still reports from the
+  oldest mark.
 
 The start of the loss a restart reports is the oldest mark of the client's tracked
 connections of that kind, so a connection that was in backoff when the actor died is not
@@ -56,14 +61,15 @@ from events.connectivity import (
     UserStreamStopped,
 )
 from events.journal import JournalStore
-from events.system import ActorStarted
+from events.system import ActorFailed, ActorStarted
 
-__all__ = ["RESTART_SUFFIX", "History", "fold", "kind_of", "stream_base"]
+__all__ = ["RESTART_SUFFIX", "History", "fold", "incarnation_of", "kind_of", "stream_base"]
 
 #: The connection name suffix of the ``stream.gap`` a restarted actor reports.
 RESTART_SUFFIX = "#restart"
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2
 _COMMANDS = frozenset({RestRequest.TAG, SubscribeStreams.TAG, UnsubscribeStreams.TAG})
+_LIFECYCLE = frozenset({ActorStarted.TAG, ActorFailed.TAG})
 _OWN_STATUS = frozenset(
     {
         StreamConnected.TAG,
@@ -80,6 +86,14 @@ def kind_of(connection: str) -> str:
     return "user" if "/user" in connection else "market"
 
 
+def incarnation_of(connection: str) -> int:
+    """The incarnation of the actor that named ``connection`` (``spot~3#2``: 3; no ``~``:
+    the first)."""
+    head = connection.partition("#")[0]
+    _, tilde, number = head.partition("~")
+    return int(number) if tilde and number.isdigit() else 1
+
+
 def stream_base(connection: str) -> str:
     """A connection name without its serial and incarnation: ``spot/market~2#7`` ->
     ``spot/market`` (the stream client it belongs to, across restarts)."""
@@ -92,6 +106,7 @@ class _Connection:
     kind: str
     mark_ns: int
     lost: bool = False
+    incarnation: int = 1
 
 
 @attrs.define
@@ -105,7 +120,7 @@ class History:
     subscriptions: dict[str, dict[str, dict[str, None]]] = attrs.field(factory=dict)
     #: Requests without a response from this actor, by (client, call_id): (seq, request).
     unanswered: dict[tuple[str, str], list[tuple[int, RestRequest]]] = attrs.field(factory=dict)
-    #: Earlier incarnations of this actor in the session.
+    #: The highest incarnation of this actor the session's records name (0: none yet).
     incarnations: int = 0
     #: Tracked stream connections by name (see the module docstring).
     connections: dict[str, _Connection] = attrs.field(factory=dict)
@@ -160,7 +175,7 @@ class History:
                 ],
                 "incarnations": self.incarnations,
                 "connections": [
-                    [name, c.client, c.kind, c.mark_ns, c.lost]
+                    [name, c.client, c.kind, c.mark_ns, c.lost, c.incarnation]
                     for name, c in self.connections.items()
                 ],
                 "first_ns": self.first_ns,
@@ -183,8 +198,8 @@ class History:
                 },
                 incarnations=int(raw["incarnations"]),
                 connections={
-                    name: _Connection(client, kind, int(mark), bool(lost))
-                    for name, client, kind, mark, lost in raw["connections"]
+                    name: _Connection(client, kind, int(mark), bool(lost), int(incarnation))
+                    for name, client, kind, mark, lost, incarnation in raw["connections"]
                 },
                 first_ns=raw["first_ns"],
             )
@@ -226,10 +241,9 @@ def _fold_one(history: History, codec: Codec, seq: int, payload: bytes, source: 
     if own and tag in _OWN_STATUS:
         _fold_status(history, tag, stored, record["ts_ns"])
         return
-    if tag == ActorStarted.TAG and stored.get("actor") == source:
-        history.incarnations += 1
-        for tracked in connections.values():  # the earlier incarnation's are dead now
-            tracked.lost = True
+    if tag in _LIFECYCLE and stored.get("actor") == source:
+        # An incarnation that failed before it started has no actor.started: count both.
+        history.incarnations = max(history.incarnations, int(stored.get("incarnation", 0)))
         return
     if tag not in _COMMANDS and not (own and tag == RestResponse.TAG):
         return
@@ -260,24 +274,33 @@ def _fold_one(history: History, codec: Codec, seq: int, payload: bytes, source: 
 
 def _fold_status(history: History, tag: str, stored: dict[str, Any], ts_ns: int) -> None:
     connections = history.connections
+    client = stored["client"]
     if tag == UserStreamStopped.TAG:  # open-ended: lost until a later session's gap
-        client = stored["client"]
         connections[f"{client}/user#stopped"] = _Connection(
             client, "user", stored["from_ms"] * 1_000_000, lost=True
         )
         return
     if tag == UserStreamGap.TAG:
-        client = stored["client"]
+        newest = max(
+            (
+                c.incarnation
+                for c in connections.values()
+                if c.client == client and c.kind == "user"
+            ),
+            default=1,
+        )
         for name in [
             name
             for name, c in connections.items()
-            if c.client == client and c.kind == "user" and c.lost
+            if c.client == client and c.kind == "user" and (c.lost or c.incarnation < newest)
         ]:
             del connections[name]
         return
     name = stored["connection"]
     if tag == StreamConnected.TAG:
-        connections[name] = _Connection(stored["client"], kind_of(name), ts_ns)
+        connections[name] = _Connection(
+            client, kind_of(name), ts_ns, incarnation=incarnation_of(name)
+        )
     elif tag == StreamDisconnected.TAG:
         tracked = connections.get(name)
         if tracked is None:
@@ -287,12 +310,17 @@ def _fold_status(history: History, tag: str, stored: dict[str, Any], ts_ns: int)
         else:
             tracked.lost = True
     elif tag == StreamGap.TAG:
-        if name.endswith(RESTART_SUFFIX):  # a restart's gap covers the dead incarnation's
-            base = stream_base(name)
+        if name.endswith(RESTART_SUFFIX):
+            # Incarnation N's restart gap covers the dead incarnations' connections of this
+            # client and stream client, not N's own (a lost one of N has a gap of its own).
+            base, restarted = stream_base(name), incarnation_of(name)
             for dead in [
                 other
                 for other, c in connections.items()
-                if c.lost and c.kind == "market" and stream_base(other) == base
+                if c.client == client
+                and c.kind == "market"
+                and c.incarnation < restarted
+                and stream_base(other) == base
             ]:
                 del connections[dead]
         else:

@@ -722,6 +722,25 @@ class StreamClient:
             if name in slot.desired
         )
 
+    def assume_lost(
+        self, streams: Iterable[str], *, from_ns: int, connection: str, reason: str
+    ) -> tuple[str, ...]:
+        """Treat ``streams`` as missing frames from ``from_ns`` on (the owner lost them
+        outside this client, e.g. its previous incarnation died): each one's
+        :class:`StreamGap` is reported once it is active again, like a loss of this client's
+        own (``connection`` names the gap). Streams not wanted, or active already, are left
+        alone; returns the ones marked."""
+        marked = []
+        for name in streams:
+            for slot in self._slots.values():
+                if name not in slot.desired or name in slot.losses:
+                    continue
+                if any(link.state == "ready" and name in link.subscribed for link in slot.links):
+                    continue
+                slot.losses[name] = _Loss(from_ns, connection, reason)
+                marked.append(name)
+        return tuple(marked)
+
     def links(self) -> tuple[LinkInfo, ...]:
         """A snapshot of the live connections, by slot."""
         return tuple(

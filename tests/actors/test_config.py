@@ -81,6 +81,16 @@ from actors.config import ConfigError, config_from_dict, config_to_dict
             "written as a string",
         ),
         (
+            {"clients": [{"account_type": "spot", "name": "desk/user"}]},
+            "clients[0].name",
+            "a lowercase name",
+        ),
+        (
+            {"clients": [{"account_type": "spot", "name": "a~x"}]},
+            "clients[0].name",
+            "a lowercase name",
+        ),
+        (
             {"clients": [{"account_type": "spot", "max_retries": -1}]},
             "clients[0].max_retries",
             "a non-negative integer",

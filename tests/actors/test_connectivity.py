@@ -641,6 +641,15 @@ async def test_a_restart_resubscribes_reports_the_gap_and_answers_the_lost(venue
             assert gap.event.from_ns < gap.event.to_ns
             (again,) = await harness.wait_for(market(StreamConnected), after=failed.seq)
             assert again.event.connection == "spot~2#1"  # names stay unique in the session
+            # The gap was reported at once; the rest of the loss, until the streams were back,
+            # is reported by the new stream client when they are.
+            assert gap.seq < again.seq
+            (rest,) = await harness.wait_for(
+                lambda e: isinstance(e.event, StreamGap), after=gap.seq
+            )
+            assert rest.event.connection == gap.event.connection == "spot~2#restart"
+            assert rest.event.from_ns == gap.event.to_ns
+            assert rest.event.to_ns >= rest.event.from_ns
             await harness.wait_for(
                 lambda e: (
                     isinstance(e.event, StreamFrame)

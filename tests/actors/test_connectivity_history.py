@@ -23,7 +23,7 @@ from events.connectivity import (
     UserStreamStopped,
 )
 from events.journal import MemoryJournalStore
-from events.system import ActorStarted, SessionStarted
+from events.system import ActorFailed, ActorStarted, SessionStarted
 
 CODEC = default_codec()
 ME = "connectivity"
@@ -128,11 +128,51 @@ def test_a_dead_incarnations_connections_stay_lost_until_a_restart_gap_covers_th
         ts_ns=130,
     )
     assert folded(journal).lost_since_ns("usdm", "market") == 60
+    # The new session goes live (its connected record first), then reports the restart gap.
+    journal.add(connected("usdm/user~2#1", "usdm"), ts_ns=140)
     journal.add(
         UserStreamGap(client="usdm", from_ms=0, to_ms=1, reason="the connectivity actor restarted"),
-        ts_ns=131,
+        ts_ns=141,
     )
-    assert folded(journal).lost_since_ns("usdm", "user") == 1  # nothing tracked: session start
+    assert folded(journal).lost_since_ns("usdm", "user") == 140
+
+
+def test_a_restart_gap_leaves_the_new_incarnations_own_losses() -> None:
+    """Incarnation 2's restart gap covers incarnation 1's connections only: its own
+    connection that dropped meanwhile stays lost until its own gap."""
+    journal = session()
+    journal.add(connected("spot#1"), ts_ns=10)
+    journal.add(frame("spot#1", 50), ts_ns=51)
+    journal.add(connected("spot~2#1"), ts_ns=110)  # before actor.started: order is no clue
+    journal.add(ActorStarted(actor=ME, incarnation=2), ts_ns=111, source="supervisor")
+    journal.add(connected("spot~2#2"), ts_ns=112)
+    journal.add(frame("spot~2#2", 120), ts_ns=121)
+    journal.add(dropped("spot~2#2", reconnect_in_ms=500), ts_ns=130)
+    restart = StreamGap(
+        client="spot",
+        connection="spot~2#restart",
+        streams=("a", "b"),
+        from_ns=50,
+        to_ns=200,
+        reason="the connectivity actor restarted",
+    )
+    journal.add(restart, ts_ns=200)
+    journal.add(frame("spot~2#1", 900), ts_ns=901)
+    history = folded(journal)
+    assert history.lost_since_ns("spot", "market") == 120  # not 900
+    assert "spot#1" not in history.connections
+    # Another client's restart gap with a look-alike name removes nothing of this one.
+    journal.add(connected("spot#9"), ts_ns=950)
+    other = attrs.evolve(restart, client="other", connection="spot~3#restart")
+    journal.add(other, ts_ns=960)
+    assert "spot#9" in folded(journal).connections
+
+
+def test_an_incarnation_that_failed_before_starting_still_counts() -> None:
+    journal = session()
+    failed = ActorFailed(actor=ME, incarnation=2, error_type="RuntimeError", error="boom")
+    journal.add(failed, ts_ns=5, source="supervisor")
+    assert folded(journal).incarnations == 2
 
 
 def test_a_user_session_stopped_for_good_is_lost_until_a_later_gap() -> None:

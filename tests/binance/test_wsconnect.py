@@ -825,3 +825,22 @@ async def test_bytes_read_past_the_answer_come_first_through_the_tunnel() -> Non
 def test_ipv6_proxy_is_bracketed_when_shown() -> None:
     proxy = _Proxy.parse("http://[::1]:3128")
     assert (proxy.host, proxy.port, proxy.shown) == ("::1", 3128, "http://[::1]:3128")
+
+
+async def test_tern_checks_stream_probe_names_a_proxy_refusal(venue) -> None:
+    """``tern check`` goes through the proxy too, and says why the proxy refused."""
+    from actors.connectivity import _check_stream, _Report
+
+    wrong = "wrong-secret-4711"
+    with trio.fail_after(DEADLINE):
+        async with proxy_running(credentials=(USER, PASSWORD)) as proxy:
+            report = _Report()
+            url = venue.urls["ws"]["spot"]
+            await _check_stream(url, 5.0, report, proxy.url(f"{quote(USER)}:{wrong}"))
+            assert proxy.seen  # the check went through the proxy
+            (problem,) = report.problems
+            assert "407" in problem
+            assert wrong not in problem
+            report = _Report()
+            await _check_stream(url, 5.0, report, proxy.url(LOGIN))
+            assert not report.problems
