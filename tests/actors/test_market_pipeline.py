@@ -30,7 +30,6 @@ from events.market import (
     Instrument,
     MarkPrice,
     QuoteTick,
-    TopOfBook,
     TradeTick,
 )
 from scenarios.venue.config import VenueConfig
@@ -135,16 +134,22 @@ async def assert_book_matches_venue(
         )
         answer.raise_for_status()
         truth = answer.json()
-        await watch.wait_for(
-            lambda e: (
-                isinstance(e, TopOfBook | BookResynced)
-                and e.instrument_id == instrument_id
-                and e.update_id >= truth["lastUpdateId"]
+        # The diffs up to the venue's last update may still be in flight: wait for its id.
+        with trio.move_on_after(10):
+            while watch.view(client, instrument_id).update_id != truth["lastUpdateId"]:
+                await watch.changed.wait()
+        seen = watch.view(client, instrument_id).update_id
+        recent = [
+            (
+                e.seq,
+                e.event.TAG,
+                getattr(e.event, "update_id", None),
+                getattr(e.event, "reason", ""),
             )
-        )
-        # Deltas after the last top-of-book change may still be in flight: wait for the id.
-        while watch.view(client, instrument_id).update_id != truth["lastUpdateId"]:
-            await watch.changed.wait()
+            for e in watch.seen
+            if getattr(e.event, "instrument_id", None) == instrument_id
+        ][-8:]
+        assert seen == truth["lastUpdateId"], (seen, truth["lastUpdateId"], recent)
         view = watch.view(client, instrument_id)
         bids, asks = view.top()
         assert bids == [(Decimal(p), Decimal(q)) for p, q in truth["bids"]]
