@@ -112,6 +112,8 @@ _DEPTH_PATH = {
     AccountType.COIN_FUTURES: "/dapi/v1/depth",
 }
 _PREFIX = '{"stream":"'
+#: Lost connections remembered (their late frames are ignored); connection names are unique.
+_LOST_KEPT = 4096
 #: Decimals of the price and size strings seen lately: a book's levels repeat the same few
 #: thousand strings, and a dict hit costs a quarter of ``Decimal(text)``. Cleared when full.
 _DECIMALS: dict[str, Decimal] = {}
@@ -162,6 +164,8 @@ class _Book:
     connection: str = ""
     top: tuple[Any, Any] = (None, None)
     generation: int = 0
+    #: Partial depth: the update id of the last snapshot published (older frames are late).
+    partial_id: int | None = None
 
 
 class BookSyncActor(FoldActor):
@@ -191,6 +195,8 @@ class BookSyncActor(FoldActor):
         self.books: dict[tuple[str, str], _Book] = {}
         #: (client, stream name) -> book.
         self.by_stream: dict[tuple[str, str], _Book] = {}
+        #: (client, connection) of connections reported lost (the latest ones).
+        self.lost: dict[tuple[str, str], None] = {}
         self._calls = 0
         self._generations = 0
 
@@ -209,6 +215,7 @@ class BookSyncActor(FoldActor):
         if isinstance(event, StreamDisconnected):
             if event.reconnect_in_ms is None:  # rotated or closed on purpose: no loss
                 return ()
+            self._remember_lost(event.client, event.connection)
             hit = [
                 book
                 for book in self.books.values()
@@ -260,7 +267,12 @@ class BookSyncActor(FoldActor):
         if old is not None:  # the latest subscription type wins
             subscribers = old.subscribers
             stale_reported = old.stale_reported
-            if old.sync is not None and old.sync.state is SyncState.SYNCED:
+            published = (
+                old.sync.state is SyncState.SYNCED
+                if old.sync is not None
+                else old.partial_id is not None
+            )
+            if published:
                 # The published book is no longer kept from here until the new one syncs.
                 stale_reported = True
                 out.append(
@@ -268,7 +280,7 @@ class BookSyncActor(FoldActor):
                         client=client.name,
                         instrument_id=command.instrument_id,
                         reason=f"subscription changed to {name}",
-                        update_id=old.sync.update_id,
+                        update_id=old.sync.update_id if old.sync is not None else old.partial_id,
                     )
                 )
             out.extend(self._drop(old))
@@ -320,6 +332,11 @@ class BookSyncActor(FoldActor):
         end = text.find('"', len(_PREFIX))
         book = self.by_stream.get((frame.client, text[len(_PREFIX) : end]))
         if book is None:
+            return ()
+        if (frame.client, frame.connection) in self.lost:
+            # Frames travel apart from status events: a lost connection's last frames can be
+            # journaled after its stream.disconnected. They must not start a resync while
+            # the stream is down.
             return ()
         book.connection = frame.connection
         sync = book.sync
@@ -382,6 +399,9 @@ class BookSyncActor(FoldActor):
         except MarketDataError as exc:
             logger.warning("%s: partial depth frame skipped: %s", book.instrument_id, exc)
             return []
+        if book.partial_id is not None and snapshot.update_id < book.partial_id:
+            return []  # a late frame (e.g. of the connection a rotation is leaving)
+        book.partial_id = snapshot.update_id
         out: list[Event] = [snapshot]
         bid = snapshot.bids[0] if snapshot.bids else None
         ask = snapshot.asks[0] if snapshot.asks else None
@@ -519,9 +539,17 @@ class BookSyncActor(FoldActor):
         for book in self.books.values():
             if self._timer_name(book) == fired.name:
                 book.waiting = False
-                if book.asking is None and book.sync is not None:
+                # Only with diffs buffered since the stream came back: a snapshot with none
+                # would sync at once, proven by nothing, while the stream may still be down.
+                # Otherwise the next buffered diff asks.
+                if book.asking is None and book.sync is not None and book.sync.buffered:
                     return [self._ask(book)]
         return []
+
+    def _remember_lost(self, client: str, connection: str) -> None:
+        self.lost[(client, connection)] = None
+        if len(self.lost) > _LOST_KEPT:
+            del self.lost[next(iter(self.lost))]
 
     def _interrupt(self, books: list[_Book], reason: str) -> list[Event]:
         out: list[Event] = []

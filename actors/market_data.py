@@ -13,11 +13,12 @@ comes from the stream it arrived on, not from parsing the symbol. A frame that c
 parsed is logged with the reason (the raw frame stays in the journal) and skipped: it never
 stops the actor. Klines publish closed bars only.
 
-History (``market.history_request``): bars (``klines``) or aggregated trades (``aggTrades``)
-from ``start_ms`` to ``end_ms``, one page in flight at a time (so a long range never floods
-the limiter; connectivity's limiter paces the pages by weight), each page published as a
-``market.history_chunk`` with how far it got, then one ``market.history_done`` (with the
-count, or the error that ended it).
+History (``market.history_request``): bars (``klines``, asked in windows of at most one page
+and 200 days, since COIN-M answers the bars nearest the window's end) or aggregated trades
+(``aggTrades``) from ``start_ms`` to ``end_ms``, one page in flight at a time (so a long
+range never floods the limiter; connectivity's limiter paces the pages by weight), each page
+published as a ``market.history_chunk`` with how far it got, then one
+``market.history_done`` (with the count, or the error that ended it).
 """
 
 from __future__ import annotations
@@ -72,6 +73,29 @@ NAME = "market-data"
 PAGE_LIMIT = 1000
 #: Binance refuses an aggTrades range longer than one hour when both ends are given.
 _AGG_WINDOW_MS = 3_600_000
+#: COIN-M refuses a klines range longer than 200 days.
+_KLINE_SPAN_MS = 200 * 86_400_000
+_MINUTE_MS = 60_000
+_DAY_MS = 86_400_000
+#: Kline intervals in ms; a month counts 28 days, so a window never holds more than a page.
+_INTERVAL_MS = {
+    "1s": 1000,
+    "1m": _MINUTE_MS,
+    "3m": 3 * _MINUTE_MS,
+    "5m": 5 * _MINUTE_MS,
+    "15m": 15 * _MINUTE_MS,
+    "30m": 30 * _MINUTE_MS,
+    "1h": 60 * _MINUTE_MS,
+    "2h": 120 * _MINUTE_MS,
+    "4h": 240 * _MINUTE_MS,
+    "6h": 360 * _MINUTE_MS,
+    "8h": 480 * _MINUTE_MS,
+    "12h": 720 * _MINUTE_MS,
+    "1d": 1440 * _MINUTE_MS,
+    "3d": 3 * 1440 * _MINUTE_MS,
+    "1w": 7 * 1440 * _MINUTE_MS,
+    "1M": 28 * 1440 * _MINUTE_MS,
+}
 _MARK_KINDS = (DataKind.MARK_PRICE, DataKind.INDEX_PRICE, DataKind.FUNDING_RATE)
 _PREFIX = '{"stream":"'
 _REST = {
@@ -85,8 +109,14 @@ def symbol_of(instrument_id: str, account_type: AccountType) -> str:
     """The Binance symbol of an instrument id (``BTCUSDT-PERP.BINANCE`` is ``BTCUSDT`` on
     USD-M and, as ``BTCUSD-PERP.BINANCE``, ``BTCUSD_PERP`` on COIN-M).
 
+    Every futures instrument has exactly one id, so two ids never share a stream: a USD-M
+    perpetual is only ``BTCUSDT-PERP.BINANCE`` (``BTCUSDT.BINANCE`` is refused there), a COIN-M
+    perpetual only ``BTCUSD-PERP.BINANCE`` (not ``BTCUSD_PERP.BINANCE``), and a dated future
+    keeps its ``_YYMMDD``.
+
     Raises:
-        ValueError: not an instrument id of this venue, or a perpetual id on Spot.
+        ValueError: not an instrument id of this venue, a perpetual id on Spot, or a futures
+            id that is not the instrument's one id.
     """
     if not instrument_id.endswith(VENUE_SUFFIX) or len(instrument_id) == len(VENUE_SUFFIX):
         raise ValueError(f"{instrument_id!r} is not a Binance instrument id (SYMBOL.BINANCE)")
@@ -98,6 +128,16 @@ def symbol_of(instrument_id: str, account_type: AccountType) -> str:
         if account_type is AccountType.SPOT:
             raise ValueError(f"{instrument_id!r} is a perpetual; Spot has none")
         return f"{base}_PERP" if account_type is AccountType.COIN_FUTURES else base
+    if account_type is not AccountType.SPOT:
+        if name.endswith("_PERP"):
+            raise ValueError(
+                f"{instrument_id!r}: a perpetual's id is {name[: -len('_PERP')]}-PERP.BINANCE"
+            )
+        if "_" not in name:
+            raise ValueError(
+                f"{instrument_id!r}: on futures {name} is a perpetual, named {name}-PERP.BINANCE "
+                "(dated futures keep their _YYMMDD)"
+            )
     return name
 
 
@@ -121,8 +161,9 @@ class _History:
     page: int = 0
     #: aggTrades: the next aggregate id to ask for (after the first page).
     next_id: int | None = None
-    #: klines: the next open time to ask for.
+    #: klines: the next open time to ask for, and the end of the window asked.
     next_ms: int = 0
+    window_end: int = 0
 
 
 class MarketDataActor(FoldActor):
@@ -327,10 +368,14 @@ class MarketDataActor(FoldActor):
         if request.kind is DataKind.BARS:
             assert request.interval is not None
             path = "klines"
+            # One window of at most PAGE_LIMIT bars (and 200 days) per page: COIN-M answers
+            # the most recent bars before endTime, so a wider window would lose its start.
+            window = min(PAGE_LIMIT * _INTERVAL_MS[request.interval], _KLINE_SPAN_MS)
+            state.window_end = min(request.end_ms, state.next_ms + window - 1)
             params.update(
                 interval=request.interval,
                 startTime=str(state.next_ms),
-                endTime=str(request.end_ms),
+                endTime=str(state.window_end),
             )
         else:
             path = "aggTrades"
@@ -370,12 +415,16 @@ class MarketDataActor(FoldActor):
                     request.interval,
                     now_ms=self._now_ms,
                 )
-                bars = tuple(bar for bar in bars if bar.open_ms <= request.end_ms)
+                bars = tuple(
+                    bar for bar in bars if state.next_ms <= bar.open_ms <= state.window_end
+                )
                 trades: tuple[Any, ...] = ()
-                more = len(bars) == PAGE_LIMIT and bars[-1].close_ms < request.end_ms
-                through = bars[-1].close_ms if bars else request.end_ms
-                if bars:
-                    state.next_ms = bars[-1].close_ms + 1
+                # Nothing after the kline still open at the answer's time can be a bar yet.
+                step = _INTERVAL_MS[request.interval]
+                open_now = self._now_ms - self._now_ms % step if step <= _DAY_MS else self._now_ms
+                through = min(state.window_end, open_now - 1)
+                state.next_ms = state.window_end + 1
+                more = state.next_ms <= min(request.end_ms, open_now - 1)
             else:
                 page = parse_rest_agg_trades(response.body, request.client, request.instrument_id)
                 trades = tuple(
@@ -389,6 +438,10 @@ class MarketDataActor(FoldActor):
                     more = state.next_id is None and window_end <= request.end_ms
                     through = min(window_end - 1, request.end_ms)
                 else:
+                    if state.next_id is not None and last.trade_id < state.next_id:
+                        return self._history_end(
+                            state, f"page {state.page} did not advance past trade {last.trade_id}"
+                        )
                     state.next_id = last.trade_id + 1
                     more = last.ts_event_ms <= request.end_ms
                     through = min(last.ts_event_ms, request.end_ms)

@@ -804,7 +804,7 @@ def _filters(entry: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
         if not isinstance(item, Mapping):
             continue
         kind = item.get("filterType")
-        if kind not in _READ_FILTERS:
+        if type(kind) is not str or kind not in _READ_FILTERS:  # unknown (or odd) filters
             continue
         if kind in found:
             raise _Skip(f"two {kind} filters")

@@ -968,8 +968,10 @@ class StreamClient:
         if link in slot.links:
             slot.links.remove(link)
         now = trio.current_time()
-        if end.abnormal or self._stopping:
-            self._record_losses(slot, link, end.reason)
+        # Any end, planned or not, can leave streams uncovered (a rotation whose successor
+        # died in the overlap retires the old link on schedule): record what no other ready
+        # link holds, so its gap is reported when the streams are back.
+        self._record_losses(slot, link, end.reason)
         reconnect_in_ms: int | None = None
         if link is slot.current:
             slot.current = None

@@ -1200,3 +1200,88 @@ def test_replaying_the_same_envelopes_gives_the_same_events() -> None:
         for envelope in fold.envelopes
     ]
     assert delays != [[t.delay_ms for t in of(ScheduleTimer, out)] for out in original]
+
+
+# ------------------------------------------------------------------ review findings
+
+
+def test_resync_while_connection_is_down_via_backoff_timer() -> None:
+    """A book in backoff whose connection then drops is not declared in sync by a snapshot
+    taken while no stream connection exists: the timer waits for a diff after the loss."""
+    fold = Fold()
+    synced(fold)
+    (ask,) = of(RestRequest, fold.diff(105, 105))  # a gap: stale, a snapshot asked at once
+    (timer,) = of(ScheduleTimer, fold.fail(ask))  # it failed: backoff
+    lost = StreamDisconnected(client="spot", connection="c1", reason="eof", reconnect_in_ms=5000)
+    fold.feed(lost)
+    assert of(RestRequest, fold.fire(timer)) == []  # no diff since the loss: nothing to prove
+    (again,) = of(RestRequest, fold.diff(300, 301, connection="c2"))  # the stream is back
+    out = fold.answer(again, 300, BIDS, ASKS)
+    assert of(BookResynced, out)
+
+
+def test_late_frame_of_a_dead_connection_triggers_resync_during_outage() -> None:
+    """Frames of the connection still in connectivity's channel are journaled after its
+    stream.disconnected (frames go through the pump, the disconnect is published directly)."""
+    fold = Fold()
+    synced(fold)
+    fold.feed(
+        StreamDisconnected(client="spot", connection="c1", reason="eof", reconnect_in_ms=5000)
+    )
+    out = fold.diff(102, 102, connection="c1")  # late frame of the dead connection
+    asks = of(RestRequest, out)
+    assert not asks, "a snapshot is asked for from a frame of a connection already lost"
+
+
+def test_partial_to_full_change_reports_the_partial_book_stale() -> None:
+    fold = Fold()
+    fold.subscribe("s1", SPOT_ID, "spot", depth=5, speed_ms=100)
+    fold.frame(
+        wrap(
+            "btcusdt@depth5@100ms",
+            {"lastUpdateId": 50, "bids": [["100", "1"]], "asks": [["101", "1"]]},
+        )
+    )
+    out = fold.subscribe("s1", SPOT_ID, "spot")  # now the full book
+    view = BookView(SPOT_ID, "spot")
+    for env in fold.envelopes:
+        view.apply(env.event)
+    for e in out:
+        view.apply(e)
+    # The partial stream is unsubscribed: its book at 50 is frozen and must not look in sync.
+    assert of(BookStale, out) or view.stale is not None, (
+        f"frozen partial book still in sync: {tags(out)}"
+    )
+
+
+def test_a_perpetual_has_one_id_so_two_books_never_share_a_stream() -> None:
+    fold = Fold()
+    fold.subscribe("a", PERP_ID, "usdm")  # BTCUSDT-PERP.BINANCE
+    out = fold.subscribe("b", "BTCUSDT.BINANCE", "usdm")  # the same perpetual, wrongly named
+    assert not of(SubscribeStreams, out)  # refused: BTCUSDT on USD-M is BTCUSDT-PERP.BINANCE
+    out = fold.unsubscribe("b", "BTCUSDT.BINANCE", "usdm")
+    assert not of(UnsubscribeStreams, out)  # 'a' keeps its stream
+
+
+def test_partial_frames_out_of_order_do_not_roll_the_book_back() -> None:
+    fold = Fold()
+    fold.subscribe("s1", PERP_ID, "usdm", depth=5, speed_ms=100)
+
+    def frame(u: int, bid: str) -> list:
+        data = {
+            "e": "depthUpdate",
+            "E": u,
+            "T": u,
+            "s": "BTCUSDT",
+            "U": u - 1,
+            "u": u,
+            "pu": u - 2,
+            "b": [[bid, "1"]],
+            "a": [["200", "1"]],
+        }
+        return fold.frame(wrap("btcusdt@depth5@100ms", data), client="usdm", connection="new")
+
+    frame(10, "101")
+    out = frame(9, "100")  # the old connection lags during a rotation
+    snaps = of(BookSnapshot, out)
+    assert not snaps or snaps[0].update_id >= 10, "book rolled back to update 9 after 10"

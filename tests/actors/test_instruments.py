@@ -201,3 +201,12 @@ def test_other_owners_timers_and_other_answers_are_ignored() -> None:
         client="spot", call_id="other", method="GET", path="/x", outcome="ok", status=200
     )
     assert fold.feed(stray) == []
+
+
+def test_an_odd_filter_type_is_ignored_not_raised() -> None:
+    fold = Fold(client("usdm", AccountType.USDT_FUTURES, log_warnings=False))
+    (request,) = of(RestRequest, fold.start())
+    odd = copy.deepcopy(body(AccountType.USDT_FUTURES))
+    odd["symbols"][0]["filters"].append({"filterType": ["PRICE_FILTER"]})
+    out = fold.answer(request, odd)
+    assert len(of(Instrument, out)) == len(odd["symbols"])

@@ -590,7 +590,7 @@ def test_history_bars_page_from_the_last_close_until_end_ms() -> None:
             "limit": "1000",
             "interval": "1m",
             "startTime": str(start),
-            "endTime": str(end),
+            "endTime": str(start + 1000 * MINUTE - 1),  # one page's window
         },
     )
     rows = [kline_row(start + i * MINUTE) for i in range(1000)]
@@ -981,3 +981,39 @@ def test_history_trades_are_every_trade_in_the_range_once(
     assert [tick.trade_id for tick in items] == expected
     assert (done.count, done.error) == (len(expected), "")
     assert PAGE_LIMIT == 1000
+
+
+def _coinm_klines(start: int, end: int, limit: int = 1000) -> list:
+    """What /dapi/v1/klines answers: the most recent ``limit`` klines up to endTime."""
+    opens = list(range(start - start % MINUTE, end + 1, MINUTE))
+    return [kline_row(o) for o in opens[-limit:]]
+
+
+def test_coinm_bars_history_is_complete_although_coinm_answers_from_the_end() -> None:
+    fold = Fold(COINM)
+    fold.now_ms = T0 + 10_000 * MINUTE
+    start, end = T0, T0 + 3000 * MINUTE - 1
+    options = {"client": "coinm", "instrument_id": COIN_ID, "interval": "1m"}
+    (request,) = fold.history(DataKind.BARS, start, end, **options)
+    total, out = 0, []
+    for _ in range(10):
+        answer = _coinm_klines(int(request.params["startTime"]), int(request.params["endTime"]))
+        out = fold.answer(request, answer)
+        total += sum(len(chunk.bars) for chunk in of(HistoryChunk, out))
+        following = of(RestRequest, out)
+        if not following:
+            break
+        request = following[0]
+    (done,) = of(HistoryDone, out)
+    assert done.error == ""
+    assert total == done.count == 3000
+
+
+def test_coinm_bars_windows_stay_within_200_days() -> None:
+    fold = Fold(COINM)
+    fold.now_ms = T0 + 400 * 1440 * MINUTE
+    start, end = T0, T0 + 300 * 1440 * MINUTE
+    options = {"client": "coinm", "instrument_id": COIN_ID, "interval": "1d"}
+    (request,) = fold.history(DataKind.BARS, start, end, **options)
+    span = int(request.params["endTime"]) - int(request.params["startTime"])
+    assert span < 200 * 1440 * MINUTE

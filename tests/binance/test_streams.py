@@ -1087,3 +1087,30 @@ def test_a_server_close_code_is_reported_as_a_plain_int_the_journal_can_encode()
         assert end.code == 1001
         event = StreamDisconnected(client="c", connection="x", reason=end.reason, code=end.code)
         assert b'"code":1001' in default_codec().encode_event(event)
+
+
+async def test_a_successor_dying_in_the_overlap_leaves_no_silent_loss(autojump_clock) -> None:
+    """The rotation's new connection dies while the old one still covers the streams; the old
+    one then retires on schedule with nothing to take over. Frames are missing from its last
+    one until a connection is back: that is reported as a gap, not lost silently."""
+    server = FakeServer()
+    client, recorder, _frames = fake_client(
+        server, rotate_after_s=100, rotation_overlap_s=5, liveness_s=None
+    )
+    stream = "btcusdt@markPrice"
+    async with trio.open_nursery() as nursery:
+        await nursery.start(client.run)
+        client.subscribe("s", [stream])
+        await client.wait_subscribed([stream], timeout_s=10)
+        await trio.sleep(100.5)  # the rotation: a second connection, subscribed at once
+        _old, new = server.sockets
+        assert len(server.live()) == 2  # the overlap
+        server.refuse_connections = True
+        new.close(1011, "internal error")  # the successor dies in the overlap
+        await trio.sleep(30)  # the old one retires; nothing can connect
+        assert server.live() == []
+        server.refuse_connections = False
+        with trio.fail_after(120):
+            (gap,) = await recorder.wait_for(lambda e: isinstance(e, StreamGap))
+        assert gap.streams == (stream,)
+        nursery.cancel_scope.cancel()
