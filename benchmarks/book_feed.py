@@ -17,11 +17,19 @@ so that libraries can be timed side by side on identical frames:
   "pu", "b", "a"}``);
 * :func:`top_of_book` returns the best ``n`` bids and asks, best first.
 
-:func:`book_feed` times :func:`apply` over the whole feed and then checks the book against a
-plain Decimal-dict reference built from the same frames, and refuses to report a rate for a
+:func:`single_book` times :func:`apply` over the whole feed and then checks the book against
+a plain Decimal-dict reference built from the same frames, and refuses to report a rate for a
 book that differs.
 
-Usage: ``python -m benchmarks.book_feed [--frames N] [--runs N] [--profile]``.
+:func:`book_feed` times a session's shape instead: :data:`BOOKS` books (their feeds drawn
+from :data:`SEEDS` seeds, as in :mod:`benchmarks.market_pipeline`), each synced from its own
+snapshot, and the same number of frames in all, interleaved round by round in a shuffled
+order, so that consecutive frames touch different books (whose levels are no longer in the
+CPU caches) and the garbage collector sees every book at once. Every book is verified against
+its seed's reference. Both record what the garbage collector cost while frames were applied
+(:data:`last_gc`; pauses timed through ``gc.callbacks``).
+
+Usage: ``python -m benchmarks.book_feed [--frames N] [--books N] [--runs N] [--profile]``.
 """
 
 from __future__ import annotations
@@ -29,13 +37,25 @@ from __future__ import annotations
 import argparse
 import bisect
 import functools
+import gc
 import random
+import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from typing import Any
 
 import orjson
 
-from actors.binance.book import Applied, DepthSync, SequenceRule, Synced, parse_depth_snapshot
+from actors.binance.book import (
+    Applied,
+    DepthSync,
+    OrderBook,
+    SequenceRule,
+    Synced,
+    parse_depth_snapshot,
+)
 
 SYMBOL = "BTCUSDT"
 FRAMES = 60_000
@@ -46,6 +66,9 @@ DELETE_SHARE = 0.25
 #: Ticks (0.1) per price unit; sizes are whole lots of 0.001.
 TICKS = 10
 START_MID = 650_000  # 65000.0 in ticks
+#: Books of :func:`book_feed`, and the distinct generated feeds they share.
+BOOKS = 400
+SEEDS = 16
 
 #: The book under test; :func:`reset` replaces it.
 _sync = DepthSync(SYMBOL, SequenceRule.FUTURES)
@@ -197,9 +220,11 @@ def feed(frames: int = FRAMES, seed: int = 20260702) -> tuple[bytes, tuple[bytes
 
 
 @functools.cache
-def reference(frames: int = FRAMES) -> tuple[list[tuple[Decimal, Decimal]], ...]:
+def reference(
+    frames: int = FRAMES, seed: int = 20260702
+) -> tuple[list[tuple[Decimal, Decimal]], ...]:
     """The book after the whole feed, built the obvious way: Decimal dicts, sorted at the end."""
-    snapshot, stream = feed(frames)
+    snapshot, stream = feed(frames, seed)
     body = orjson.loads(snapshot)
     sides: dict[str, dict[Decimal, Decimal]] = {
         "b": {Decimal(p): Decimal(q) for p, q in body["bids"]},
@@ -236,12 +261,62 @@ def _statistics(frames: int) -> str:
 # ----------------------------------------------------------------------------- the run
 
 
-def verify(frames: int = FRAMES) -> None:
-    """Raise unless the book equals the reference built from the same feed."""
-    bids, asks = reference(frames)
-    if _sync.book.levels(decimals=True) != (bids, asks):
+class GcPauses:
+    """The garbage collector's pauses while installed (``gc.callbacks``), per generation."""
+
+    def __init__(self) -> None:
+        self.pauses: tuple[list[float], ...] = ([], [], [])
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter() - self._began)
+
+    @property
+    def total(self) -> float:
+        return sum(map(sum, self.pauses))
+
+    def describe(self, elapsed: float) -> str:
+        """Collections per generation, their total time (and share of ``elapsed``), the
+        longest pause and the median full collection."""
+        counts = "/".join(str(len(pauses)) for pauses in self.pauses)
+        longest = max((max(pauses) for pauses in self.pauses if pauses), default=0.0)
+        full = self.pauses[2]
+        full_text = f", full p50 {statistics.median(full) * 1000:.1f} ms" if full else ""
+        return (
+            f"gc {counts} collections, {self.total * 1000:,.0f} ms "
+            f"({self.total / elapsed:.0%} of the run), longest {longest * 1000:.1f} ms"
+            f"{full_text}"
+        )
+
+
+#: The collector's pauses during the last :func:`single_book` or :func:`book_feed` run, that
+#: run's elapsed seconds, and the CPU seconds the thread used meanwhile (steadier than the
+#: rate on a busy machine).
+last_gc = GcPauses()
+last_elapsed = 0.0
+last_cpu = 0.0
+
+
+@contextmanager
+def _watch_gc() -> Iterator[GcPauses]:
+    global last_gc
+    last_gc = GcPauses()
+    gc.collect()  # every run starts from the same collector state
+    gc.callbacks.append(last_gc)
+    try:
+        yield last_gc
+    finally:
+        gc.callbacks.remove(last_gc)
+
+
+def _same(book: OrderBook, bids: list[Any], asks: list[Any]) -> None:
+    """Raise unless ``book`` holds exactly ``bids`` and ``asks`` (the reference's Decimals)."""
+    if book.levels(decimals=True) != (bids, asks):
         raise AssertionError("the order book differs from the reference after the feed")
-    best_bids, best_asks = top_of_book(20)
+    best_bids, best_asks = book.top(20)
     if [(Decimal(p), Decimal(q)) for p, q in best_bids] != bids[:20] or [
         (Decimal(p), Decimal(q)) for p, q in best_asks
     ] != asks[:20]:
@@ -250,22 +325,97 @@ def verify(frames: int = FRAMES) -> None:
         raise AssertionError(f"the book is crossed: {bids[0]} / {asks[0]}")
 
 
-def book_feed(frames: int = FRAMES) -> float:
-    """Frames per second applied to a 1000-level book (verified against the reference)."""
+def verify(frames: int = FRAMES) -> None:
+    """Raise unless the book equals the reference built from the same feed."""
+    bids, asks = reference(frames)
+    _same(_sync.book, bids, asks)
+    if top_of_book(20) != _sync.book.top(20):
+        raise AssertionError("top_of_book differs from the book")
+
+
+def single_book(frames: int = FRAMES) -> float:
+    """Frames per second applied to one 1000-level book (verified against the reference)."""
+    global last_elapsed, last_cpu
     snapshot, stream = feed(frames)
     reset(snapshot)
-    started = time.perf_counter()
-    for frame in stream:
-        apply(frame)
-    elapsed = time.perf_counter() - started
+    with _watch_gc():
+        cpu = time.thread_time()
+        started = time.perf_counter()
+        for frame in stream:
+            apply(frame)
+        last_elapsed = time.perf_counter() - started
+        last_cpu = time.thread_time() - cpu
     verify(frames)
-    return len(stream) / elapsed
+    return len(stream) / last_elapsed
+
+
+def _session(frames: int, books: int) -> tuple[list[DepthSync], list[tuple[DepthSync, bytes]]]:
+    """``books`` synced books and about ``frames`` frames for them, interleaved round by round
+    in a shuffled order (the same every call)."""
+    per_book = max(1, frames // books)
+    syncs = []
+    streams = []
+    for number in range(books):
+        snapshot, stream = feed(per_book, seed=number % SEEDS)
+        sync = DepthSync(SYMBOL, SequenceRule.FUTURES)
+        outcome = sync.apply_snapshot(parse_depth_snapshot(snapshot))
+        if type(outcome) is not Synced:
+            raise RuntimeError(f"the snapshot did not sync book {number}: {outcome}")
+        syncs.append(sync)
+        streams.append(stream)
+    rng = random.Random(20260702)
+    order = list(range(books))
+    schedule = []
+    for round_ in range(per_book):
+        rng.shuffle(order)
+        schedule.extend((syncs[number], streams[number][round_]) for number in order)
+    return syncs, schedule
+
+
+def book_feed(frames: int = FRAMES, books: int = BOOKS) -> float:
+    """Frames per second over ``books`` 1000-level books, about ``frames`` frames in all
+    interleaved across them as in a session; every book verified against the reference.
+
+    ``books=1`` is the single book of :func:`single_book` (the same rate, other bookkeeping).
+    """
+    global last_elapsed, last_cpu
+    syncs, schedule = _session(frames, books)
+    with _watch_gc():
+        cpu = time.thread_time()
+        started = time.perf_counter()
+        for sync, frame in schedule:
+            if type(sync.apply_frame(frame)) is not Applied:
+                raise RuntimeError(f"a feed frame was not applied: {frame!r:.200}")
+        last_elapsed = time.perf_counter() - started
+        last_cpu = time.thread_time() - cpu
+    per_book = len(schedule) // books
+    for number, sync in enumerate(syncs):
+        _same(sync.book, *reference(per_book, number % SEEDS))
+    return len(schedule) / last_elapsed
+
+
+def _report(name: str, bench: Any, runs: int) -> None:
+    rates = []
+    cpus = []
+    for _ in range(runs):
+        rates.append(bench())
+        cpus.append(last_cpu / (last_elapsed * rates[-1]) * 1e6)  # rate x time: frames
+        print(
+            f"  {name}: {rates[-1]:,.0f} frames/s, {cpus[-1]:.1f} µs CPU a frame; "
+            f"{last_gc.describe(last_elapsed)}"
+        )
+    print(
+        f"{name}: median {statistics.median(rates):,.0f} frames/s, "
+        f"{statistics.median(cpus):.1f} µs CPU a frame"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.book_feed")
     parser.add_argument("--frames", type=int, default=FRAMES)
+    parser.add_argument("--books", type=int, default=BOOKS)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=("single", "books"), help="one kind of run")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     print(_statistics(args.frames))
@@ -285,8 +435,14 @@ def main() -> None:
         verify(args.frames)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
         return
-    rates = sorted(book_feed(args.frames) for _ in range(args.runs))
-    print("frames/s:", ", ".join(f"{rate:,.0f}" for rate in rates))
+    if args.only != "books":
+        _report("1 book", functools.partial(single_book, args.frames), args.runs)
+    if args.only != "single":
+        _report(
+            f"{args.books} books",
+            functools.partial(book_feed, args.frames, args.books),
+            args.runs,
+        )
 
 
 if __name__ == "__main__":

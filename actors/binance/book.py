@@ -13,19 +13,26 @@ deterministic. An actor feeds it parsed depth events, REST snapshots and stream 
 and acts on the small outcome each call returns.
 
 **The book.** :class:`OrderBook` keeps every level exactly as Binance sent it (price and size
-strings; :class:`~decimal.Decimal` only when asked for) in a dict per side, plus a sorted list
-of price keys per side (best price last, so that the changes near the top move few list
-entries): the best level is O(1), the top ``n`` O(n), a change O(log n) plus a short
-``memmove``. A price key is ``float(price)`` (asks negated, so both lists ascend towards the
-best price) whenever that float is *exact for ordering and equality*: when
-``Decimal(repr(float(p))) == Decimal(p)``. For prices with that property ``float`` is
-injective (equal floats have equal shortest reprs, hence equal decimal values) and monotonic
-(rounding never reverses an order), so float comparisons are decimal comparisons. Every price
-of at most 15 significant digits in the normal double range has it (``DBL_DIG`` is 15: such a
-decimal survives the round trip through a double), and every Binance price does; the hot path
-proves it with two cheap checks (at most 15 characters, float in the normal range) and falls
-back to the full test otherwise. A price without the property (say ``1.0000000000000001``)
-switches that book to ``Decimal`` keys until the next snapshot: slower, never wrong.
+strings; :class:`~decimal.Decimal` only when asked for) in a dict per side from price key to
+one string (``price + "\x00" + size``), plus the sorted price keys per side in an
+``array('d')`` (best price last, so that the changes near the top move few entries): the best
+level is O(1), the top ``n`` O(n), a change O(log n) plus a short ``memmove``. Nothing the
+book holds per level is a container, so the garbage collector never visits a level: a dict of
+floats and strings is not even tracked by CPython, and an array holds raw doubles. (Keeping
+orjson's ``[price, size]`` lists, or tuples, or float objects in a list, would make every side
+a tracked container that each full collection walks level by level; with hundreds of deep
+books that was a third of the thread. The parsed lists now die with their frame.)
+
+A price key is ``float(price)`` (asks negated, so both sides ascend towards the best price)
+whenever that float is *exact for ordering and equality*: when ``Decimal(repr(float(p))) ==
+Decimal(p)``. For prices with that property ``float`` is injective (equal floats have equal
+shortest reprs, hence equal decimal values) and monotonic (rounding never reverses an order),
+so float comparisons are decimal comparisons. Every price of at most 15 significant digits in
+the normal double range has it (``DBL_DIG`` is 15: such a decimal survives the round trip
+through a double), and every Binance price does; the hot path proves it with two cheap checks
+(at most 15 characters, float in the normal range) and falls back to the full test otherwise.
+A price without the property (say ``1.0000000000000001``) switches that book to ``Decimal``
+keys (in a list) until the next snapshot: slower, never wrong.
 
 **The sequencing rules** (the official procedures, §8 of ``binance-protocol.md``),
 :class:`SequenceRule` ``SPOT`` or ``FUTURES`` (USD-M and COIN-M), applied by
@@ -78,6 +85,7 @@ from __future__ import annotations
 
 import enum
 import sys
+from array import array
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -175,13 +183,27 @@ def _fast_key(price: str) -> float | None:
 
 # -------------------------------------------------------------------------------- book
 
+#: Joins a level's price and size into the one string a book stores for it. No price or size
+#: the book accepts contains it (``float`` and ``Decimal`` refuse it).
+_SEP = "\x00"
+
+
+def _new_keys(decimal: bool, keys: Iterable[Any] = ()) -> Any:
+    """A side's sorted keys for the mode: an ``array('d')`` of floats, or a list of Decimals."""
+    return list(keys) if decimal else array("d", keys)
+
+
+def _not_strings(level: object) -> ValueError:
+    return ValueError(f"a level must be [price, size] strings, not {level!r}")
+
 
 def _apply_float_side(
     changes: Iterable[Sequence[str]],
-    keys: list[Any],
-    levels: dict[Any, Any],
+    keys: array[float],
+    levels: dict[float, str],
     ask: bool,
     _float: type[float] = float,
+    _str: type[str] = str,
     _lowest: float = _MIN_NORMAL,
     _inf: float = _INF,
     _zeros: frozenset[str] = _ZEROS,
@@ -196,7 +218,7 @@ def _apply_float_side(
     locals for speed.
     """
     for level in changes:
-        if type(level) is str:  # "12" would unpack as price "1", size "2"
+        if type(level) is _str:  # "12" would unpack as price "1", size "2"
             raise ValueError(f"a level must be [price, size], not {level!r}")
         price, size = level
         if len(price) > 15 or not _lowest <= (key := _float(price)) < _inf:
@@ -206,16 +228,18 @@ def _apply_float_side(
         if ask:
             key = -key
         if 0.0 < _float(size) < _inf or (size not in _zeros and _is_live(size)):
+            if type(price) is not _str or type(size) is not _str:  # float() takes 1 or b"1"
+                raise _not_strings(level)
             if key not in levels:
                 _insort(keys, key)
-            levels[key] = level
+            levels[key] = f"{price}\x00{size}"
         elif levels.pop(key, None) is not None:
             del keys[_bisect_left(keys, key)]
     return True
 
 
 def _apply_decimal_side(
-    changes: Iterable[Sequence[str]], keys: list[Any], levels: dict[Any, Any], ask: bool
+    changes: Iterable[Sequence[str]], keys: list[Decimal], levels: dict[Decimal, str], ask: bool
 ) -> None:
     """Apply ``changes`` to one side keyed by Decimals (asks negated exactly)."""
     for level in changes:
@@ -228,25 +252,23 @@ def _apply_decimal_side(
         if _is_live(size):
             if key not in levels:
                 insort(keys, key)
-            levels[key] = level
+            levels[key] = f"{price}\x00{size}"
         elif levels.pop(key, None) is not None:
             del keys[bisect_left(keys, key)]
 
 
 def _fill_side(
-    source: Iterable[Sequence[str]],
-    keys: list[Any],
-    levels: dict[Any, Any],
-    ask: bool,
-    decimal: bool,
-) -> bool:
-    """Replace one side with ``source`` (zero sizes skipped, a repeated price: the later wins).
+    source: Iterable[Sequence[str]], levels: dict[Any, str], ask: bool, decimal: bool
+) -> Any:
+    """Replace one side's levels with ``source`` (zero sizes skipped, a repeated price: the
+    later wins) and return the side's sorted keys for the mode.
 
-    Returns False (the side half-filled) at the first price without an exact float key.
+    Returns None (the side half-filled) at the first price without an exact float key.
     """
-    keys.clear()
     levels.clear()
     for level in source:
+        if type(level) is str:
+            raise ValueError(f"a level must be [price, size], not {level!r}")
         price, size = level
         if decimal:
             key: Any = _price_value(price)
@@ -255,30 +277,38 @@ def _fill_side(
         else:
             key = _fast_key(price)
             if key is None:
-                return False
+                return None
             if ask:
                 key = -key
         if 0.0 < float(size) < _INF or (size not in _ZEROS and _is_live(size)):
-            levels[key] = level
+            if type(price) is not str or type(size) is not str:
+                raise _not_strings(level)
+            levels[key] = f"{price}\x00{size}"
         else:
             levels.pop(key, None)
-    keys.extend(sorted(levels))
-    return True
+    return _new_keys(decimal, sorted(levels))
 
 
-def _export(keys: Iterable[Any], levels: Mapping[Any, Sequence[str]], decimals: bool) -> list[Any]:
+def _size(level: str) -> str:
+    return level.partition(_SEP)[2]
+
+
+def _export(keys: Iterable[Any], levels: Mapping[Any, str], decimals: bool) -> list[Any]:
+    split = (levels[key].partition(_SEP) for key in keys)
     if decimals:
-        return [(Decimal(levels[key][0]), Decimal(levels[key][1])) for key in keys]
-    return [(levels[key][0], levels[key][1]) for key in keys]
+        return [(Decimal(price), Decimal(size)) for price, _, size in split]
+    return [(price, size) for price, _, size in split]
 
 
 class OrderBook:
     """An exact, ordered price-level book: each side maps a price to its size.
 
-    Levels keep Binance's own strings. A side holds a dict from price key to level and a
-    sorted list of the keys with the best price last (see the module docstring for why float
-    keys are exact and when the book falls back to Decimal keys). Removing a level that is not
-    in the book does nothing, as Binance expects (its snapshots are depth-limited).
+    Levels keep Binance's own strings. A side holds a dict from price key to the level's one
+    stored string (price and size joined by ``"\\x00"``) and the keys sorted with the best
+    price last: an ``array('d')`` of floats, or a list of Decimals once a price without an
+    exact float forced Decimal keys (see the module docstring). Nothing the book holds per
+    level is a container, so the garbage collector never visits a level. Removing a level that
+    is not in the book does nothing, as Binance expects (its snapshots are depth-limited).
 
     Two books are equal when they hold the same prices with the same sizes, compared as
     decimal values (``"1.50"`` equals ``"1.5"``).
@@ -287,10 +317,10 @@ class OrderBook:
     __slots__ = ("_ask_keys", "_asks", "_bid_keys", "_bids", "_decimal")
 
     def __init__(self) -> None:
-        self._bid_keys: list[Any] = []
-        self._ask_keys: list[Any] = []
-        self._bids: dict[Any, Sequence[str]] = {}
-        self._asks: dict[Any, Sequence[str]] = {}
+        self._bid_keys: Any = _new_keys(False)
+        self._ask_keys: Any = _new_keys(False)
+        self._bids: dict[Any, str] = {}
+        self._asks: dict[Any, str] = {}
         self._decimal = False
 
     # -- changing
@@ -304,14 +334,16 @@ class OrderBook:
         """
         bids = bids if isinstance(bids, Sequence) else list(bids)
         asks = asks if isinstance(asks, Sequence) else list(asks)
-        self._decimal = False
-        if _fill_side(bids, self._bid_keys, self._bids, False, False) and _fill_side(
-            asks, self._ask_keys, self._asks, True, False
-        ):
-            return
-        self._decimal = True
-        _fill_side(bids, self._bid_keys, self._bids, False, True)
-        _fill_side(asks, self._ask_keys, self._asks, True, True)
+        self._bid_keys = _new_keys(False)  # no best level if a malformed one raises
+        self._ask_keys = _new_keys(False)
+        for decimal in (False, True):
+            self._decimal = decimal
+            bid_keys = _fill_side(bids, self._bids, False, decimal)
+            ask_keys = None if bid_keys is None else _fill_side(asks, self._asks, True, decimal)
+            if ask_keys is not None:
+                self._bid_keys = bid_keys
+                self._ask_keys = ask_keys
+                return
 
     def apply(self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]) -> None:
         """Set each ``[price, size]`` level to its absolute size; a zero size removes it.
@@ -330,8 +362,8 @@ class OrderBook:
 
     def clear(self) -> None:
         """Remove every level (float keys again)."""
-        self._bid_keys.clear()
-        self._ask_keys.clear()
+        self._bid_keys = _new_keys(False)
+        self._ask_keys = _new_keys(False)
         self._bids.clear()
         self._asks.clear()
         self._decimal = False
@@ -341,17 +373,8 @@ class OrderBook:
         if self._decimal:
             return
         self._decimal = True
-        for levels, keys, ask in (
-            (self._bids, self._bid_keys, False),
-            (self._asks, self._ask_keys, True),
-        ):
-            rekeyed = {}
-            for level in levels.values():
-                key = _price_value(level[0])
-                rekeyed[key.copy_negate() if ask else key] = level
-            levels.clear()
-            levels.update(rekeyed)
-            keys[:] = sorted(levels)
+        self._bid_keys = _rekey(self._bids, False)
+        self._ask_keys = _rekey(self._asks, True)
 
     # -- reading
 
@@ -371,17 +394,19 @@ class OrderBook:
 
     def best_bid(self) -> Level | None:
         """The highest bid ``(price, size)``, or None when there are no bids."""
-        if not self._bid_keys:
+        keys = self._bid_keys
+        if not keys:
             return None
-        level = self._bids[self._bid_keys[-1]]
-        return level[0], level[1]
+        price, _, size = self._bids[keys[-1]].partition(_SEP)
+        return price, size
 
     def best_ask(self) -> Level | None:
         """The lowest ask ``(price, size)``, or None when there are no asks."""
-        if not self._ask_keys:
+        keys = self._ask_keys
+        if not keys:
             return None
-        level = self._asks[self._ask_keys[-1]]
-        return level[0], level[1]
+        price, _, size = self._asks[keys[-1]].partition(_SEP)
+        return price, size
 
     def top(self, n: int, *, decimals: bool = False) -> tuple[list[Any], list[Any]]:
         """The best ``n`` bids and asks, best first, as ``(price, size)`` strings or, with
@@ -408,8 +433,10 @@ class OrderBook:
                 return False
             for mine, theirs in ((self._bids, other._bids), (self._asks, other._asks)):
                 for key, level in mine.items():
-                    size = theirs[key][1]
-                    if level[1] != size and Decimal(level[1]) != Decimal(size):
+                    their_level = theirs[key]
+                    if level != their_level and Decimal(_size(level)) != Decimal(
+                        _size(their_level)
+                    ):
                         return False
             return True
         return self.levels(decimals=True) == other.levels(decimals=True)
@@ -422,6 +449,16 @@ class OrderBook:
             f"OrderBook(bids={bids}, asks={asks}, best_bid={self.best_bid()}, "
             f"best_ask={self.best_ask()})"
         )
+
+
+def _rekey(levels: dict[Any, str], ask: bool) -> list[Decimal]:
+    """Re-key one side's levels in place by Decimal price; returns the side's sorted keys."""
+    stored = list(levels.values())
+    levels.clear()
+    for level in stored:
+        key = _price_value(level.partition(_SEP)[0])
+        levels[key.copy_negate() if ask else key] = level
+    return _new_keys(True, sorted(levels))
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -571,8 +608,7 @@ class Applied:
     """A live diff was applied; the book is now at ``update_id``.
 
     ``bids`` and ``asks`` are the diff's levels exactly as Binance sent them (``[price,
-    size]`` strings in its order, size zero: removed). They may be shared with the book:
-    read them, never change them.
+    size]`` strings in its order, size zero: removed). Read them, never change them.
     """
 
     first_update_id: int

@@ -10,6 +10,7 @@ every step that a book that says it is in sync equals the true book at its updat
 from __future__ import annotations
 
 import csv
+import gc
 import math
 import os
 import sys
@@ -209,6 +210,115 @@ def test_malformed_levels_raise(bids, asks) -> None:
         OrderBook().apply(bids, asks)
     with pytest.raises(ValueError):  # noqa: PT011
         OrderBook().replace(bids, asks)
+
+
+@pytest.mark.parametrize(
+    ("bids", "asks"),
+    [
+        ([("1.0", 1)], []),
+        ([], [("1.0", 2.5)]),
+        ([("1.0", True)], []),
+        ([(b"1.0", "1")], []),
+        ([], [(bytearray(b"1.0"), "1")]),
+    ],
+)
+def test_levels_that_are_not_strings_are_refused(bids, asks) -> None:
+    """``float()`` takes ``1`` and ``b"1"``; the book keeps strings only, as the parsers do."""
+    with pytest.raises(ValueError, match="strings"):
+        OrderBook().apply(bids, asks)
+    with pytest.raises(ValueError, match="strings"):
+        OrderBook().replace(bids, asks)
+    book = OrderBook()
+    book.apply([("1.0000000000000001", "1")], [])  # Decimal keys
+    with pytest.raises(ValueError, match="string"):
+        book.apply(bids, asks)
+
+
+def test_the_book_keeps_no_reference_to_the_levels_it_was_given() -> None:
+    bid, ask = ["100.0", "1.5"], ["101.0", "2"]
+    book = OrderBook()
+    book.replace([bid], [ask])
+    bid[1], ask[1] = "9", "9"
+    assert book.levels() == ([("100.0", "1.5")], [("101.0", "2")])
+    change = ["100.0", "3"]
+    book.apply([change], [])
+    change[1] = "0"
+    assert book.best_bid() == ("100.0", "3")
+
+
+def _tracked_from(root: object) -> list[object]:
+    """Every object reachable from ``root`` that the garbage collector tracks (types aside)."""
+    seen = {id(root)}
+    stack = [root]
+    tracked = []
+    while stack:
+        obj = stack.pop()
+        if gc.is_tracked(obj):
+            tracked.append(obj)
+        for ref in gc.get_referents(obj):
+            if not isinstance(ref, type) and id(ref) not in seen:
+                seen.add(id(ref))
+                stack.append(ref)
+    return tracked
+
+
+def _deep_sync(levels: int) -> DepthSync:
+    """A synced USD-M book ``levels`` deep a side, moved by live frames (the fast path)."""
+    sync = DepthSync("BTCUSDT", FUTURES)
+    sync.apply_snapshot(
+        DepthSnapshot(
+            update_id=10,
+            bids=tuple((f"{50_000 - i}.10", f"{i + 1}.000") for i in range(levels)),
+            asks=tuple((f"{50_001 + i}.20", f"{i + 1}.500") for i in range(levels)),
+        )
+    )
+    previous = 10
+    for n in range(40):
+        bids = [[f"{50_000 - 3 * n}.10", "0.000"], [f"{49_000 - n}.15", "7.250"]]
+        asks = [[f"{50_001 + 2 * n}.20", f"{n}.125"], [f"{50_100 + n}.25", "1.000"]]
+        outcome = sync.apply_frame(frame(previous + 1, previous + 3, bids, asks, pu=previous))
+        assert isinstance(outcome, Applied)
+        previous += 3
+    assert sync.state is SyncState.SYNCED
+    return sync
+
+
+@pytest.mark.parametrize("decimal", [False, True])
+def test_the_collector_never_visits_a_level(decimal) -> None:
+    """Nothing the book holds per level is a tracked object, however deep the book: a full
+    collection does not walk a book level by level (no gc.collect() first: it is so from the
+    start, not once the collector has untracked something)."""
+    shallow, deep = _deep_sync(50).book, _deep_sync(3000).book
+    if decimal:
+        for book in (shallow, deep):
+            book.apply([("1.0000000000000001", "1")], [])
+            assert book.decimal_keys
+    assert len(deep) > 6000
+    for book in (shallow, deep):
+        tracked = _tracked_from(book)
+        assert tracked[0] is book
+        assert len(tracked) <= 3  # the book and, at most, each side's sorted keys
+        for container in tracked[1:]:
+            referents = [ref for ref in gc.get_referents(container) if not isinstance(ref, type)]
+            assert not any(gc.is_tracked(ref) for ref in referents)
+            if not decimal:  # an array('d') of keys: nothing at all to visit
+                assert referents == []
+    assert len(_tracked_from(deep)) == len(_tracked_from(shallow))
+
+
+def test_clearing_a_decimal_keyed_book_returns_to_float_keys() -> None:
+    book = OrderBook()
+    book.apply([("1.0000000000000001", "1"), ("2", "1")], [("3", "1")])
+    assert book.decimal_keys
+    book.clear()
+    assert not book.decimal_keys
+    assert book.levels() == ([], [])
+    book.apply([("1.5", "1"), ("1.25", "2")], [("3", "1"), ("2.75", "4")])
+    assert not book.decimal_keys
+    assert book.levels() == ([("1.5", "1"), ("1.25", "2")], [("2.75", "4"), ("3", "1")])
+    other = OrderBook()
+    other.replace([("1.50", "1.0"), ("1.25", "2")], [("2.75", "4"), ("3.0", "1")])
+    assert book == other
 
 
 @st.composite
