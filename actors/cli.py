@@ -338,6 +338,7 @@ def _print_replay(report: ReplayReport, verify: bool) -> None:
 
 
 _BOOK_RECORD = b'"type":"book.'
+_SESSION_RECORD = b'"type":"session.'
 
 
 def _book(args: argparse.Namespace) -> int:
@@ -348,8 +349,17 @@ def _book(args: argparse.Namespace) -> int:
     codec = default_codec()
     views: dict[str, BookView] = {}
     last_seq = 0
+    ended = False
     for seq, payload in reader.read(1, args.at):
         last_seq = seq
+        if _SESSION_RECORD in payload:
+            tag = orjson.loads(payload)["event"]["type"]
+            if tag == "session.started":  # a new session builds its books from nothing
+                views = {client: BookView(args.instrument, client) for client in views}
+                ended = False
+            elif tag == "session.stopped":
+                ended = True
+            continue
         if _BOOK_RECORD not in payload:
             continue
         event = codec.decode(payload).event
@@ -378,9 +388,11 @@ def _book(args: argparse.Namespace) -> int:
     if view.stale is not None:
         state = f"STALE ({view.stale})"
     elif not view.known:
-        state = "not yet synced"
+        state = "not yet synced in this session"
     else:
         state = "in sync"
+    if ended:
+        state += "; the session has ended: the last book it kept"
     print(
         f"{args.instrument} ({view.client}) at seq {last_seq}: update id {view.update_id}, "
         f"{state}; {len(view.bids)} bids, {len(view.asks)} asks"

@@ -38,7 +38,21 @@ def test_the_demo_runs_against_the_venue_and_prints_books(demo_journal, capsys) 
     assert "sessions: 2" in out
     assert "outputs identical" in out
     assert main(["book", demo_journal, "--instrument", "ETHUSDT-PERP.BINANCE"]) == 0
-    assert "in sync" in capsys.readouterr().out
+    assert "in sync; the session has ended" in capsys.readouterr().out
+    # Within the second session, before its first book: the first session's book is not shown.
+    from events.journal import open_reader
+
+    starts = [
+        seq
+        for seq, payload in open_reader(demo_journal).read(1, None)
+        if orjson.loads(payload)["event"]["type"] == "session.started"
+    ]
+    assert (
+        main(["book", demo_journal, "--instrument", "BTCUSDT.BINANCE", "--at", str(starts[1])]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "not yet synced in this session" in out
+    assert "0 bids, 0 asks" in out
 
 
 def test_journal_show_json_prints_stored_records(demo_journal, capsys) -> None:
