@@ -830,25 +830,41 @@ def parse_mark_price(
     try:
         payload = _object(payload)
         _event(payload, "markPriceUpdate")
-        instrument_id = _instrument(instrument, payload)
-        time_ms = _integer(payload, "E")
-        return (
-            MarkPrice(
-                client=client,
-                instrument_id=instrument_id,
-                price=_decimal(payload, "p"),
-                ts_event_ms=time_ms,
-            ),
-            IndexPrice(
-                client=client,
-                instrument_id=instrument_id,
-                price=_decimal(payload, "i"),
-                ts_event_ms=time_ms,
-            ),
-            _funding(payload, "r", "T", client, instrument_id, time_ms),
-        )
+        return _mark_index_funding(payload, client, instrument, _STREAM_MARK)
     except _Malformed as exc:
         raise exc.error("markPriceUpdate") from None
+
+
+#: Where a mark price stream event and a premiumIndex answer keep the same facts: symbol,
+#: time, mark price, index price, funding rate, next funding time.
+_STREAM_MARK = ("s", "E", "p", "i", "r", "T")
+_REST_MARK = ("symbol", "time", "markPrice", "indexPrice", "lastFundingRate", "nextFundingTime")
+
+
+def _mark_index_funding(
+    payload: dict[str, Any],
+    client: str,
+    instrument: InstrumentRef,
+    keys: tuple[str, str, str, str, str, str],
+) -> tuple[MarkPrice, IndexPrice, FundingRate | None]:
+    symbol_key, time_key, mark_key, index_key, rate_key, next_key = keys
+    instrument_id = _instrument(instrument, payload, symbol_key)
+    time_ms = _integer(payload, time_key)
+    return (
+        MarkPrice(
+            client=client,
+            instrument_id=instrument_id,
+            price=_decimal(payload, mark_key),
+            ts_event_ms=time_ms,
+        ),
+        IndexPrice(
+            client=client,
+            instrument_id=instrument_id,
+            price=_decimal(payload, index_key),
+            ts_event_ms=time_ms,
+        ),
+        _funding(payload, rate_key, next_key, client, instrument_id, time_ms),
+    )
 
 
 def _funding(
@@ -886,24 +902,7 @@ def parse_premium_index(
     array, refused here."""
     payload = _body(body, "premiumIndex")
     try:
-        payload = _object(payload)
-        instrument_id = _instrument(instrument, payload, "symbol")
-        time_ms = _integer(payload, "time")
-        return (
-            MarkPrice(
-                client=client,
-                instrument_id=instrument_id,
-                price=_decimal(payload, "markPrice"),
-                ts_event_ms=time_ms,
-            ),
-            IndexPrice(
-                client=client,
-                instrument_id=instrument_id,
-                price=_decimal(payload, "indexPrice"),
-                ts_event_ms=time_ms,
-            ),
-            _funding(payload, "lastFundingRate", "nextFundingTime", client, instrument_id, time_ms),
-        )
+        return _mark_index_funding(_object(payload), client, instrument, _REST_MARK)
     except _Malformed as exc:
         raise exc.error("premiumIndex") from None
 
