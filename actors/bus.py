@@ -61,13 +61,18 @@ class BusStatistics:
     subscriptions: tuple[SubscriptionStatistics, ...]
 
 
+#: (source as JSON, cause, events, their encoded bodies): events published with one cause.
+_Group = tuple[bytes, int | None, Sequence[Event], list[bytes]]
+
+
 @attrs.define(eq=False)
 class _Pending:
-    events: Sequence[Event]
-    bodies: list[bytes]
+    """One publish waiting for the writer: one group, or (an :class:`OutputBatch`) the
+    groups of several causes, committed together."""
+
+    groups: list[_Group]
+    count: int
     source: str
-    source_json: bytes
-    cause: int | None
     durable: bool
     done: trio.Event | None
     last_seq: int = 0
@@ -77,6 +82,46 @@ class _Pending:
         self.failed = True
         if self.done is not None:
             self.done.set()
+
+
+def _envelope_maker() -> Any:
+    """``(seq, ts_ns, source, cause, event) -> Envelope``, filling the slots directly: half
+    the cost of the attrs ``__init__``, which does nothing else for Envelope (checked here:
+    otherwise the constructor is used)."""
+
+    def construct(seq: int, ts_ns: int, source: str, cause: int | None, event: Event) -> Envelope:
+        return Envelope(seq=seq, ts_ns=ts_ns, source=source, cause=cause, event=event)
+
+    names = ("seq", "ts_ns", "source", "cause", "event")
+    fields = attrs.fields(Envelope)
+    plain = (
+        tuple(f.name for f in fields) == names
+        and all(f.init and f.validator is None and f.converter is None for f in fields)
+        and not hasattr(Envelope, "__attrs_post_init__")
+        and not hasattr(Envelope, "__attrs_pre_init__")
+        and set(Envelope.__slots__) <= {*names, "__weakref__"}
+        and all(type(Envelope.__dict__.get(name)).__name__ == "member_descriptor" for name in names)
+    )
+    if not plain:
+        return construct
+    new = object.__new__
+    set_seq, set_ts_ns, set_source, set_cause, set_event = (
+        Envelope.__dict__[name].__set__ for name in names
+    )
+
+    def make(seq: int, ts_ns: int, source: str, cause: int | None, event: Event) -> Envelope:
+        envelope = new(Envelope)
+        set_seq(envelope, seq)
+        set_ts_ns(envelope, ts_ns)
+        set_source(envelope, source)
+        set_cause(envelope, cause)
+        set_event(envelope, event)
+        return envelope
+
+    return make
+
+
+_make_envelope = _envelope_maker()
 
 
 class Subscription:
@@ -129,7 +174,14 @@ class Subscription:
             return
         if self._cursor > first_seq:
             envelopes = [e for e in envelopes if e.seq >= self._cursor]
-        wanted = [e for e in envelopes if self.wants(e.event.TAG)]
+        if not self.selectors:
+            wanted = envelopes
+        else:
+            known = self._wanted
+            try:
+                wanted = [e for e in envelopes if known[e.event.TAG]]
+            except KeyError:
+                wanted = [e for e in envelopes if self.wants(e.event.TAG)]
         if len(self._buffer) + len(wanted) > self.capacity:
             # Detach; the records from the cursor on are re-read from the journal.
             self._lagging = True
@@ -223,6 +275,72 @@ class Subscription:
         )
 
 
+class OutputBatch:
+    """The outputs of several inputs, published as one unit with one inbox slot: how a
+    deterministic actor publishes what it produced from a batch of inputs.
+
+    :meth:`add` checks the cause and encodes the events at once, so an unencodable event or
+    a bad cause raises there, in the caller, as :meth:`Bus.publish` would, and nothing of that
+    call is kept. :meth:`publish` then queues every added event, in order, each with its own
+    cause; like ``publish`` without ``wait``, it returns once queued, and once queued the
+    events are written even if the caller is cancelled. The whole batch is one unit: it is
+    queued entirely or (cancelled while waiting for room, or the bus closed) not at all.
+    The writer commits it whole, so its size adds to the records of that commit (see
+    ``max_batch``): publish before it grows much beyond.
+    """
+
+    __slots__ = ("_bus", "_count", "_groups", "_source_json", "source")
+
+    def __init__(self, bus: Bus, source: str) -> None:
+        self._bus = bus
+        self.source = source
+        self._source_json = bus._source_bytes(source)
+        self._groups: list[_Group] = []
+        self._count = 0
+
+    def __len__(self) -> int:
+        """Events added and not yet published."""
+        return self._count
+
+    def add(self, events: Iterable[Event], *, cause: int | None) -> None:
+        """Add ``events`` caused by the record ``cause`` (see :meth:`Bus.publish`).
+
+        Raises:
+            TypeError: an event is not a registered class or cannot be encoded.
+            ValueError: ``cause`` does not name an existing record.
+        """
+        events = tuple(events)
+        if not events:
+            return
+        bus = self._bus
+        if cause is not None and not 1 <= cause < bus._next_seq:
+            raise ValueError(f"cause {cause} is not the seq of an existing record")
+        encode = bus.codec.encode_event
+        self._groups.append((self._source_json, cause, events, [encode(e) for e in events]))
+        self._count += len(events)
+
+    async def publish(self) -> None:
+        """Queue everything added and start afresh (does nothing when nothing was added).
+        Whatever happens, the batch is empty afterwards.
+
+        Raises:
+            BusClosed: the bus is stopping (nothing was queued).
+        """
+        if not self._count:
+            await trio.lowlevel.checkpoint()
+            return
+        pending = _Pending(
+            groups=self._groups,
+            count=self._count,
+            source=self.source,
+            durable=False,
+            done=None,
+        )
+        self._groups = []
+        self._count = 0
+        await self._bus._enqueue(pending)
+
+
 class Bus:
     """Single writer of the journal; see the module docstring.
 
@@ -308,17 +426,16 @@ class Bus:
             return None
         if cause is not None and not 1 <= cause < self._next_seq:
             raise ValueError(f"cause {cause} is not the seq of an existing record")
-        bodies = [self.codec.encode_event(event) for event in events]
+        encode = self.codec.encode_event
+        bodies = [encode(event) for event in events]
         source_json = self._source_json.get(source)
         if source_json is None:
-            source_json = self._source_json[source] = orjson.dumps(source)
+            source_json = self._source_bytes(source)
         waits = wait or durable
         pending = _Pending(
-            events=events,
-            bodies=bodies,
+            groups=[(source_json, cause, events, bodies)],
+            count=len(events),
             source=source,
-            source_json=source_json,
-            cause=cause,
             durable=durable,
             done=trio.Event() if waits else None,
         )
@@ -338,6 +455,28 @@ class Bus:
         if pending.failed:
             raise BusClosed(f"the journal writer stopped before {source}'s events were written")
         return pending.last_seq
+
+    def output_batch(self, source: str) -> OutputBatch:
+        """Collect the outputs of several inputs and publish them as one unit (see
+        :class:`OutputBatch`)."""
+        return OutputBatch(self, source)
+
+    def _source_bytes(self, source: str) -> bytes:
+        source_json = self._source_json.get(source)
+        if source_json is None:
+            source_json = self._source_json[source] = orjson.dumps(source)
+        return source_json
+
+    async def _enqueue(self, pending: _Pending) -> None:
+        """Queue ``pending`` as publish does (for :class:`OutputBatch`)."""
+        try:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                self._send.send_nowait(pending)
+            except trio.WouldBlock:
+                await self._send.send(pending)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise BusClosed(f"the bus is closed; {pending.source} could not publish") from None
 
     def subscribe(
         self,
@@ -425,41 +564,33 @@ class Bus:
 
     def _drain(self, first: _Pending) -> list[_Pending]:
         batch = [first]
-        count = len(first.events)
+        count = first.count
         while count < self.max_batch:
             try:
                 item = self._receive.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
             batch.append(item)
-            count += len(item.events)
+            count += item.count
         return batch
 
     async def _commit(self, batch: list[_Pending]) -> None:
         ts_ns = self.clock.now_ns()
         seq = first_seq = self._next_seq
-        assemble = self.codec.assemble
-        records: list[tuple[int, bytes]] = []
+        make_envelope = _make_envelope
+        groups: list[_Group] = []
         envelopes: list[Envelope] = []
         durable = False
         for item in batch:
             durable = durable or item.durable
-            for event, body in zip(item.events, item.bodies, strict=True):
-                records.append(
-                    (
-                        seq,
-                        assemble(
-                            seq, ts_ns, item.source_json, item.cause, type(event).VERSION, body
-                        ),
-                    )
-                )
-                envelopes.append(
-                    Envelope(
-                        seq=seq, ts_ns=ts_ns, source=item.source, cause=item.cause, event=event
-                    )
-                )
-                seq += 1
+            source = item.source
+            groups += item.groups
+            for _, cause, events, _ in item.groups:
+                for event in events:
+                    envelopes.append(make_envelope(seq, ts_ns, source, cause, event))
+                    seq += 1
             item.last_seq = seq - 1
+        records = self.codec.assemble_records(first_seq, ts_ns, groups)
         store = self.store
         try:
             if store.blocking:
@@ -507,6 +638,7 @@ __all__ = [
     "Bus",
     "BusClosed",
     "BusStatistics",
+    "OutputBatch",
     "Subscription",
     "SubscriptionStatistics",
 ]

@@ -15,7 +15,8 @@ import orjson
 import trio
 
 from actors.base import ActorContext, FoldActor, HandlerFailed
-from actors.bus import Bus
+from actors.bus import Bus, OutputBatch
+from events.base import Envelope
 from events.system import ActorFailed
 
 
@@ -76,20 +77,77 @@ class FoldRunner:
                         batch = await subscription.receive_batch()
                     except trio.EndOfChannel:
                         break
-                    for envelope in batch:
-                        seq = envelope.seq
-                        if seq in failed:
-                            continue
-                        try:
-                            outputs = actor.handle(envelope)
-                        except Exception as exc:
-                            raise HandlerFailed(actor.name, seq, exc) from exc
-                        already = published.pop(seq, 0)
-                        if len(outputs) > already:
-                            # Shielded: an input is either fully handled or not at all.
-                            with trio.CancelScope(shield=True):
-                                await ctx.publish(outputs[already:], cause=seq)
-                        ctx.last_input_seq = seq
+                    await self._fold(ctx, batch, published, failed)
                 nursery.cancel_scope.cancel()
         if not started:
             task_status.started()
+
+    async def _fold(
+        self,
+        ctx: ActorContext,
+        batch: list[Envelope],
+        published: dict[int, int],
+        failed: set[int],
+    ) -> None:
+        """Handle one received batch; publish its outputs, each with its input's seq as
+        cause, in a few publishes of about the bus's ``max_batch`` events (one, usually).
+
+        Nothing awaits between two inputs unless a publish must wait for room, so the
+        outcome is as if each input had published on its own: an input's outputs are
+        published all or none (the publishes are shielded: once added, outputs are
+        published whatever cancels the runner), and when an input fails (its handler, or
+        the encoding of its outputs, raises) the outputs of the inputs before it are still
+        published and none of its own. ``last_input_seq`` follows what was published.
+        """
+        actor = self.actor
+        outputs = ctx.bus.output_batch(ctx.name)
+        add = outputs.add
+        limit = ctx.bus.max_batch
+        #: The last input handled, and the last one handled before the first input whose
+        #: outputs wait in ``outputs``.
+        handled: int | None = None
+        quiet: int | None = None
+        flushing = False
+        try:
+            for envelope in batch:
+                seq = envelope.seq
+                if seq in failed:
+                    continue
+                try:
+                    produced = actor.handle(envelope)
+                except Exception as exc:
+                    raise HandlerFailed(actor.name, seq, exc) from exc
+                already = published.pop(seq, 0)
+                if len(produced) > already:
+                    waiting = len(outputs)
+                    if not waiting:
+                        quiet = handled
+                    elif waiting >= limit:
+                        flushing = True
+                        await _flush(ctx, outputs, quiet, handled)
+                        flushing = False
+                        quiet = handled
+                    add(produced[already:] if already else produced, cause=seq)
+                handled = seq
+        except BaseException:
+            if not flushing:
+                await _flush(ctx, outputs, quiet, handled)
+            raise
+        await _flush(ctx, outputs, quiet, handled)
+
+
+async def _flush(
+    ctx: ActorContext, outputs: OutputBatch, quiet: int | None, handled: int | None
+) -> None:
+    """Publish ``outputs`` (shielded: an input is either fully handled or not at all);
+    then ``handled`` is the last input handled, or ``quiet`` when the publish failed."""
+    if outputs:
+        try:
+            with trio.CancelScope(shield=True):
+                await outputs.publish()
+        except BaseException:
+            if quiet is not None:
+                ctx.last_input_seq = quiet
+            raise
+    if handled is not None:
+        ctx.last_input_seq = handled

@@ -347,3 +347,55 @@ async def test_every_subscriber_sees_exactly_the_journal(batches, readers, autoj
             )
         ]
         assert seen[index] == expected
+
+
+async def test_an_output_batch_is_one_unit_and_each_event_keeps_its_cause(memory_store) -> None:
+    bus = Bus(memory_store)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(bus.run)
+        await bus.publish([price(i) for i in range(1, 4)], source="feed", wait=True)
+        outputs = bus.output_batch("fold")
+        assert not outputs
+        outputs.add([tick(1), tick(2)], cause=1)
+        outputs.add([], cause=2)
+        # What cannot be written raises here, in the caller, and nothing of that call is kept.
+        with pytest.raises(TypeError, match="money must be a Decimal"):
+            outputs.add([tick(3), SyntheticPrice(symbol="X", price=1.0, step=1)], cause=2)
+        with pytest.raises(ValueError, match="cause 4 is not the seq of an existing record"):
+            outputs.add([tick(3)], cause=4)
+        outputs.add([tick(3)], cause=3)
+        outputs.add([tick(4)], cause=None)
+        assert len(outputs) == 4
+        assert memory_store.next_seq == 4, "nothing is queued before publish"
+        batches = bus.statistics().batches
+        await outputs.publish()
+        assert not outputs
+        await bus.publish([tick(5)], source="s", wait=True)
+        assert bus.statistics().batches == batches + 1, "one inbox slot, one commit"
+        await outputs.publish()  # nothing left: does nothing
+        assert bus.statistics().records == 8
+        bus.close()
+    outputs.add([tick(6)], cause=1)
+    with pytest.raises(BusClosed):
+        await outputs.publish()
+    stored = [default_codec().decode(p) for _, p in memory_store.read()]
+    assert [(e.source, e.cause, e.event) for e in stored[3:]] == [
+        ("fold", 1, tick(1)),
+        ("fold", 1, tick(2)),
+        ("fold", 3, tick(3)),
+        ("fold", None, tick(4)),
+        ("s", None, tick(5)),
+    ]
+
+
+def test_envelopes_built_by_the_bus_equal_constructed_ones() -> None:
+    from actors.bus import _make_envelope
+    from events.base import Envelope
+
+    made = _make_envelope(7, 8, "s", None, tick(1))
+    built = Envelope(seq=7, ts_ns=8, source="s", cause=None, event=tick(1))
+    assert type(made) is Envelope
+    assert made == built
+    assert hash(made) == hash(built)
+    assert repr(made) == repr(built)
+    assert _make_envelope.__name__ == "make", "Envelope gained init logic: check bus.py"

@@ -17,6 +17,7 @@ from events import upcast as upcast_module
 from events.base import Envelope, Event
 from events.codec import DecodeError, default_codec
 from events.demo import SyntheticPrice
+from events.market import BookDeltas, BookSnapshot
 from events.registry import BY_TAG, EVENT_CLASSES, _index, check_selectors, tag_matches
 from events.system import TimerFired
 
@@ -270,3 +271,189 @@ def test_booleans_are_not_coerced() -> None:
 def test_what_could_not_be_read_back_is_never_written(event: Event, message: str) -> None:
     with pytest.raises((TypeError, ValueError), match=message):
         default_codec().encode_event(event)
+
+
+# ------------------------------------------------ the generated encoders and record assembly
+
+
+def _converter_dict(event: Event) -> dict:
+    """The stored dict as the converter's own hook makes it (the reference)."""
+    codec = default_codec()
+    return {"type": type(event).TAG, **codec._unstructure[type(event)](event)}
+
+
+def _converter_bytes(event: Event) -> bytes:
+    try:
+        return orjson.dumps(_converter_dict(event))
+    except orjson.JSONEncodeError as exc:
+        raise TypeError(f"cannot encode {type(event).__qualname__}: {exc}") from None
+
+
+def _outcome(encode: typing.Callable[[Event], typing.Any], event: Event) -> tuple:
+    """What ``encode`` did: its value (repr keeps list/tuple and str/Decimal apart) or its
+    error."""
+    try:
+        value = encode(event)
+    except Exception as exc:
+        return ("raised", type(exc), str(exc))
+    return ("returned", repr(value))
+
+
+class _DecimalSubclass(Decimal):
+    pass
+
+
+_LEVEL = (Decimal("1.5"), Decimal("2"))
+#: Values a field might wrongly hold; each encoder must do with them what the converter does.
+ODD_VALUES = [
+    None,
+    0,
+    1,
+    2**70,
+    True,
+    False,
+    1.5,
+    float("nan"),
+    "1",
+    "",
+    b"x",
+    Decimal("1.5"),
+    Decimal("-0"),
+    Decimal("NaN"),
+    Decimal("sNaN"),
+    Decimal("-Infinity"),
+    _DecimalSubclass("2"),
+    (),
+    [],
+    ("x", "y"),
+    ("x", 1),
+    {"a": 1},
+    (_LEVEL,),
+    [_LEVEL],
+    (list(_LEVEL),),
+    ((*_LEVEL, Decimal(3)),),
+    ((Decimal(1),),),
+    ((Decimal("NaN"), Decimal(1)),),
+    ((Decimal(1), 2),),
+    ((1.5, Decimal(1)),),
+    (("1", "2"),),
+    ("ab",),
+    ({Decimal(1): "a", Decimal(2): "b"},),
+    (frozenset(_LEVEL),),
+    ((Decimal(1), _DecimalSubclass(2)),),
+]
+
+
+def test_every_registered_class_has_a_generated_encoder() -> None:
+    codec = default_codec()
+    for cls in EVENT_CLASSES:
+        assert codec._to_dict[cls].__name__ == f"fast_unstructure_{cls.__name__}"
+
+
+@given(any_event)
+def test_generated_encoders_give_the_converters_dicts_and_bytes(event: Event) -> None:
+    codec = default_codec()
+    assert repr(codec.event_to_dict(event)) == repr(_converter_dict(event))
+    assert codec.encode_event(event) == _converter_bytes(event)
+
+
+@given(st.sampled_from(EVENT_CLASSES).flatmap(event_strategy), st.data())
+def test_generated_encoders_refuse_exactly_what_the_converter_refuses(
+    event: Event, data: st.DataObject
+) -> None:
+    codec = default_codec()
+    fields = attrs.fields(type(event))
+    for _ in range(data.draw(st.integers(1, 2))):
+        field = data.draw(st.sampled_from(fields))
+        odd = data.draw(st.sampled_from(ODD_VALUES))
+        event = attrs.evolve(event, **{field.name: odd})
+    assert _outcome(codec.event_to_dict, event) == _outcome(_converter_dict, event)
+    assert _outcome(codec.encode_event, event) == _outcome(_converter_bytes, event)
+
+
+_level_part = finite_decimals | st.sampled_from(
+    [Decimal("NaN"), Decimal("-Infinity"), _DecimalSubclass(1), 1, 1.5, "1", None]
+)
+_levels = st.lists(
+    st.tuples(finite_decimals, finite_decimals)
+    | st.tuples(_level_part, _level_part)
+    | st.tuples(_level_part)
+    | st.tuples(_level_part, _level_part, _level_part)
+    | st.lists(_level_part, min_size=2, max_size=2),
+    max_size=4,
+)
+
+
+@given(_levels.map(tuple) | _levels, _levels.map(tuple))
+def test_book_levels_encode_exactly_as_the_converter_does(bids, asks) -> None:
+    codec = default_codec()
+    events = [
+        BookDeltas(
+            client="c", instrument_id="i", first_update_id=1, update_id=2, bids=bids, asks=asks
+        ),
+        BookSnapshot(client="c", instrument_id="i", update_id=2, bids=bids, asks=asks),
+    ]
+    for event in events:
+        assert _outcome(codec.event_to_dict, event) == _outcome(_converter_dict, event)
+        assert _outcome(codec.encode_event, event) == _outcome(_converter_bytes, event)
+
+
+def test_levels_are_stored_as_string_pairs_and_only_finite_decimals_pass() -> None:
+    codec = default_codec()
+    event = BookDeltas(
+        client="c",
+        instrument_id="i",
+        first_update_id=1,
+        update_id=2,
+        bids=((Decimal("100.10"), Decimal("0")),),
+        asks=((Decimal("1E+3"), Decimal("-0.001")),),
+    )
+    assert codec.event_to_dict(event)["bids"] == [("100.10", "0")]
+    assert b'"asks":[["1E+3","-0.001"]]' in codec.encode_event(event)
+    for bad, message in [
+        (Decimal("NaN"), "must be finite"),
+        (1.5, "money must be a Decimal"),
+        ("1", "money must be a Decimal"),
+    ]:
+        with pytest.raises((TypeError, ValueError), match=message):
+            codec.encode_event(attrs.evolve(event, asks=((Decimal(1), bad),)))
+
+
+_groups = st.lists(
+    st.tuples(
+        st.text(min_size=1, max_size=8),
+        st.none() | st.integers(1, 2**63 - 1),
+        st.lists(any_event, max_size=3),
+    ),
+    max_size=4,
+)
+
+
+@given(st.integers(1, 2**62), st.integers(0, 2**63 - 1), _groups)
+def test_assembled_records_are_byte_identical_to_the_record_shape(
+    first_seq: int, ts_ns: int, groups: list
+) -> None:
+    codec = default_codec()
+    prepared = [
+        (orjson.dumps(source), cause, events, [codec.encode_event(e) for e in events])
+        for source, cause, events in groups
+    ]
+    expected = []
+    seq = first_seq
+    for source, cause, events in groups:
+        for event in events:
+            envelope = Envelope(seq=seq, ts_ns=ts_ns, source=source, cause=cause, event=event)
+            expected.append((seq, codec.encode(envelope)))
+            seq += 1
+    assert codec.assemble_records(first_seq, ts_ns, prepared) == expected
+
+
+def test_golden_records_assemble_identically() -> None:
+    codec = default_codec()
+    for line in GOLDEN.read_bytes().splitlines():
+        envelope = codec.decode(line)
+        body = codec.encode_event(envelope.event)
+        group = (orjson.dumps(envelope.source), envelope.cause, (envelope.event,), [body])
+        assert codec.assemble_records(envelope.seq, envelope.ts_ns, [group]) == [
+            (envelope.seq, line)
+        ]
