@@ -14,14 +14,14 @@ and acts on the small outcome each call returns.
 
 **The book.** :class:`OrderBook` keeps every level exactly as Binance sent it (price and size
 strings; :class:`~decimal.Decimal` only when asked for) in a dict per side from price key to
-one string (``price + "\x00" + size``), plus the sorted price keys per side in an
-``array('d')`` (best price last, so that the changes near the top move few entries): the best
-level is O(1), the top ``n`` O(n), a change O(log n) plus a short ``memmove``. Nothing the
-book holds per level is a container, so the garbage collector never visits a level: a dict of
-floats and strings is not even tracked by CPython, and an array holds raw doubles. (Keeping
-orjson's ``[price, size]`` lists, or tuples, or float objects in a list, would make every side
-a tracked container that each full collection walks level by level; with hundreds of deep
-books that was a third of the thread. The parsed lists now die with their frame.)
+one string (``price + "\x00" + size``), plus the sorted price keys per side in a list (best
+price last, so that the changes near the top move few entries): the best level is O(1), the
+top ``n`` O(n), a change O(log n) plus a short ``memmove``. Nothing the book holds per level
+is a container, so the garbage collector never visits a level's objects: a dict of floats and
+strings is not even tracked by CPython. (Keeping orjson's ``[price, size]`` lists, or tuples,
+made every level a tracked container; with hundreds of deep books the collector took a third
+of the thread. The parsed lists now die with their frame. The key list is walked by a full
+collection, but an ``array('d')`` measured slower overall: its bisect boxes a float per step.)
 
 A price key is ``float(price)`` (asks negated, so both sides ascend towards the best price)
 whenever that float is *exact for ordering and equality*: when ``Decimal(repr(float(p))) ==
@@ -85,7 +85,6 @@ from __future__ import annotations
 
 import enum
 import sys
-from array import array
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -189,8 +188,10 @@ _SEP = "\x00"
 
 
 def _new_keys(decimal: bool, keys: Iterable[Any] = ()) -> Any:
-    """A side's sorted keys for the mode: an ``array('d')`` of floats, or a list of Decimals."""
-    return list(keys) if decimal else array("d", keys)
+    """A side's sorted keys for the mode: floats, or Decimals (a list either way: faster than
+    an ``array('d')``, whose bisect boxes a float per step, even counting the collector's
+    walk over a list of floats)."""
+    return list(keys)
 
 
 def _not_strings(level: object) -> ValueError:
@@ -199,7 +200,7 @@ def _not_strings(level: object) -> ValueError:
 
 def _apply_float_side(
     changes: Iterable[Sequence[str]],
-    keys: array[float],
+    keys: list[float],
     levels: dict[float, str],
     ask: bool,
     _float: type[float] = float,
@@ -305,8 +306,8 @@ class OrderBook:
 
     Levels keep Binance's own strings. A side holds a dict from price key to the level's one
     stored string (price and size joined by ``"\\x00"``) and the keys sorted with the best
-    price last: an ``array('d')`` of floats, or a list of Decimals once a price without an
-    exact float forced Decimal keys (see the module docstring). Nothing the book holds per
+    price last: floats, or Decimals once a price without an exact float forced Decimal keys
+    (see the module docstring). Nothing the book holds per
     level is a container, so the garbage collector never visits a level. Removing a level that
     is not in the book does nothing, as Binance expects (its snapshots are depth-limited).
 

@@ -300,9 +300,7 @@ def test_the_collector_never_visits_a_level(decimal) -> None:
         assert len(tracked) <= 3  # the book and, at most, each side's sorted keys
         for container in tracked[1:]:
             referents = [ref for ref in gc.get_referents(container) if not isinstance(ref, type)]
-            assert not any(gc.is_tracked(ref) for ref in referents)
-            if not decimal:  # an array('d') of keys: nothing at all to visit
-                assert referents == []
+            assert not any(gc.is_tracked(ref) for ref in referents)  # floats or Decimals
     assert len(_tracked_from(deep)) == len(_tracked_from(shallow))
 
 
