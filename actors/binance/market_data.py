@@ -417,54 +417,38 @@ def _event(payload: Mapping[str, Any], name: str) -> None:
         raise _Malformed("e", value, repr(name))
 
 
+def _level(level: object, key: str) -> tuple[str, str, Decimal, Decimal]:
+    """One ``[price, size]`` level: Binance's two strings and their exact values, both
+    non-negative finite decimals."""
+    if (type(level) is list or type(level) is tuple) and len(level) == 2:
+        price, size = level
+        if type(price) is str and type(size) is str:
+            price_number = _to_decimal(price)
+            size_number = _to_decimal(size)
+            if (
+                price_number.is_finite()
+                and size_number.is_finite()
+                and not price_number.is_signed()
+                and not size_number.is_signed()
+            ):
+                return price, size, price_number, size_number
+    raise _Malformed(key, level, _LEVEL)
+
+
 def _level_strings(payload: Mapping[str, Any], key: str) -> tuple[tuple[str, str], ...]:
     """Levels kept as Binance's strings (for the book), each checked to be two non-negative
     decimal strings."""
     raw = payload.get(key, _MISSING)
     if type(raw) is not list:
         raise _Malformed(key, raw, _LEVELS)
-    levels = []
-    append = levels.append
-    for level in raw:
-        if type(level) is list and len(level) == 2:
-            price, size = level
-            if type(price) is str and type(size) is str:
-                price_number = _to_decimal(price)
-                size_number = _to_decimal(size)
-                if (
-                    price_number.is_finite()
-                    and size_number.is_finite()
-                    and not price_number.is_signed()
-                    and not size_number.is_signed()
-                ):
-                    append((price, size))
-                    continue
-        raise _Malformed(key, level, _LEVEL)
-    return tuple(levels)
+    return tuple(_level(level, key)[:2] for level in raw)
 
 
 def _level_decimals(levels: object, key: str) -> tuple[tuple[Decimal, Decimal], ...]:
     """Levels as exact decimals (for :class:`BookSnapshot` and :class:`BookDeltas`)."""
     if type(levels) is not list and type(levels) is not tuple:
         raise _Malformed(key, levels, _LEVELS)
-    decimals = []
-    append = decimals.append
-    for level in levels:
-        if (type(level) is list or type(level) is tuple) and len(level) == 2:
-            price, size = level
-            if type(price) is str and type(size) is str:
-                price_number = _to_decimal(price)
-                size_number = _to_decimal(size)
-                if (
-                    price_number.is_finite()
-                    and size_number.is_finite()
-                    and not price_number.is_signed()
-                    and not size_number.is_signed()
-                ):
-                    append((price_number, size_number))
-                    continue
-        raise _Malformed(key, level, _LEVEL)
-    return tuple(decimals)
+    return tuple(_level(level, key)[2:] for level in levels)
 
 
 # ---------------------------------------------------------------------------- instruments
