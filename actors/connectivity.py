@@ -745,9 +745,8 @@ class ConnectivityActor:
         assert self._user_send is not None
         send = self._user_send
         options: dict[str, Any] = {
-            "settings": UserSessionSettings(
-                **{"proxy_url": endpoints.proxy_url, **self.user_settings}
-            ),
+            # for_endpoints applies the client's proxy unless these settings name one.
+            "settings": UserSessionSettings(**self.user_settings),
             "clock": ctx.now_ns,
         }
         if self._incarnation > 1:

@@ -126,7 +126,7 @@ import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 
 from actors.binance.venues import Endpoints, Route
-from actors.binance.wsconnect import check_proxy_url, open_websocket, shown_proxy_url
+from actors.binance.wsconnect import open_websocket, proxy_url_field
 from actors.config import AccountType, ClientConfig
 from events.base import Event
 from events.connectivity import (
@@ -290,11 +290,7 @@ class StreamSettings:
     stable_after_s: float = attrs.field(default=30.0, validator=_NON_NEGATIVE)
     idle_close_s: float = attrs.field(default=5.0, validator=_NON_NEGATIVE)
     max_message_bytes: int = attrs.field(default=16 * 2**20, validator=_POSITIVE)
-    proxy_url: str | None = attrs.field(
-        default=None,
-        validator=lambda _instance, _attribute, url: check_proxy_url(url),
-        repr=lambda url: repr(shown_proxy_url(url)),
-    )
+    proxy_url: str | None = proxy_url_field()
 
     def __attrs_post_init__(self) -> None:
         if self.reserved_messages >= self.messages_per_second:

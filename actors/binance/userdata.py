@@ -113,7 +113,7 @@ from actors.binance.ratelimit import RateLimiter
 from actors.binance.signing import Signer, ws_api_payload
 from actors.binance.streams import Connector, Emit, WebSocket
 from actors.binance.venues import Endpoints
-from actors.binance.wsconnect import check_proxy_url, open_websocket, shown_proxy_url
+from actors.binance.wsconnect import open_websocket, proxy_url_field
 from actors.config import AccountType, KeyType
 from events.base import Event
 from events.connectivity import (
@@ -243,11 +243,7 @@ class UserSessionSettings:
     stable_after_s: float = attrs.field(default=30.0, validator=_NON_NEGATIVE)
     recv_window_ms: int | None = attrs.field(default=None, validator=_POSITIVE_OR_NONE)
     max_message_bytes: int = attrs.field(default=16 * 2**20, validator=_POSITIVE)
-    proxy_url: str | None = attrs.field(
-        default=None,
-        validator=lambda _instance, _attribute, url: check_proxy_url(url),
-        repr=lambda url: repr(shown_proxy_url(url)),
-    )
+    proxy_url: str | None = proxy_url_field()
 
     def __attrs_post_init__(self) -> None:
         if self.backoff_jitter >= 1:

@@ -29,9 +29,10 @@ import contextlib
 import re
 import ssl
 from collections.abc import AsyncIterator
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
+import attrs
 import outcome
 import trio
 from trio_websocket import (
@@ -43,7 +44,7 @@ from trio_websocket import (
     wrap_client_stream,
 )
 
-__all__ = ["ProxyError", "check_proxy_url", "open_websocket", "shown_proxy_url"]
+__all__ = ["ProxyError", "check_proxy_url", "open_websocket", "proxy_url_field", "shown_proxy_url"]
 
 #: trio-websocket's own defaults, so that leaving an option out means the same either way.
 MESSAGE_QUEUE_SIZE = 1
@@ -91,6 +92,16 @@ def check_proxy_url(url: str | None) -> None:
     an ``http://`` / ``https://`` proxy URL."""
     if url is not None:
         _Proxy.parse(url)
+
+
+def proxy_url_field() -> Any:
+    """The ``proxy_url`` field of a settings class: checked when built, shown without its
+    password (stream and user-data settings share it)."""
+    return attrs.field(
+        default=None,
+        validator=lambda _instance, _attribute, url: check_proxy_url(url),
+        repr=lambda url: repr(shown_proxy_url(url)),
+    )
 
 
 def open_websocket(
