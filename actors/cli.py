@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(config: Config, seconds: float | None) -> int:
-    result = trio.run(lambda: run_session(config, seconds=seconds))
+    result = trio.run(lambda: run_session(config, seconds=seconds, settle_collector=True))
     _print_summary(result, config)
     return result.exit_code
 
@@ -240,7 +240,7 @@ async def _demo_with_venue(
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(gap)
-            result = await run_session(config, seconds=seconds)
+            result = await run_session(config, seconds=seconds, settle_collector=True)
             nursery.cancel_scope.cancel()
     return result, config
 

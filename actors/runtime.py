@@ -7,11 +7,22 @@ the supervised actors in order. Stop order: ask the actors to stop (bounded grac
 
 A session stops on SIGINT/SIGTERM, after ``seconds`` when given, or when the supervisor gives
 up on an actor (escalation); the journal is flushed in every case.
+
+**The garbage collector.** A session's process holds a few hundred thousand long-lived objects
+once it has started (modules, classes, the converter's generated code, configuration), and
+CPython's full collections walk all of them: ~50 ms pauses, a few a second under a market-data
+firehose, each one a latency spike for every frame in flight. With ``settle_collector``
+(what ``tern run`` and ``tern demo`` do) the session calls :func:`freeze_survivors` once every
+actor serves: one collection, then :func:`gc.freeze` moves the survivors out of the collector's
+sight for the rest of the session. Frozen objects are still freed by reference counting; only
+a reference cycle that was alive at that moment and dies later is never reclaimed, which for
+start-up objects is nothing worth a pause. ``gc.unfreeze`` runs when the session ends.
 """
 
 from __future__ import annotations
 
 import collections
+import gc
 import os
 import platform
 import signal
@@ -180,6 +191,7 @@ async def run_session(
     extra_children: Sequence[ChildSpec] = (),
     on_started: Callable[[Bus], None] | None = None,
     stop_when: trio.Event | None = None,
+    settle_collector: bool = False,
 ) -> SessionResult:
     """Run one session until stopped; see the module docstring.
 
@@ -192,6 +204,8 @@ async def run_session(
         extra_children: more supervised actors, started after the configured ones.
         on_started: called with the bus once every actor is serving.
         stop_when: an orderly, clean stop once this event is set (embedding, tests).
+        settle_collector: freeze the objects alive once every actor serves (see the module
+            docstring); for a process that runs one session, as ``tern run`` does.
 
     Raises:
         events.journal.JournalError: the journal cannot be opened (locked, corrupt).
@@ -210,6 +224,7 @@ async def run_session(
         idle_sync = config.journal.fsync_interval_ms / 1000
     bus = Bus(store, clock=clock, sync_when_idle_s=idle_sync)
     recovered: JournalRecovered | None = None
+    frozen: list[bool] = []
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(bus.run)
@@ -255,6 +270,9 @@ async def run_session(
 
             async def start_children() -> None:
                 await nursery.start(supervisor.run, children)
+                if settle_collector and not stop.event.is_set():
+                    freeze_survivors()
+                    frozen.append(True)
                 if on_started is not None and not stop.event.is_set():
                     on_started(bus)
 
@@ -277,6 +295,8 @@ async def run_session(
             raise
         raise failure from group
     finally:
+        if frozen:
+            gc.unfreeze()
         if own_store:
             store.close()
     return SessionResult(
@@ -292,6 +312,13 @@ async def run_session(
         gave_up=tuple(supervisor.gave_up),
         recovered=recovered,
     )
+
+
+def freeze_survivors() -> None:
+    """Collect once, then move every object still alive out of the garbage collector's sight
+    (:func:`gc.freeze`; see the module docstring)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _single_failure(group: BaseExceptionGroup) -> BaseException | None:

@@ -46,7 +46,7 @@ Each run also prints the CPU a frame took on the trio thread and what the garbag
 cost (``--gc`` shows the difference it makes).
 
 Usage: ``python -m benchmarks.market_pipeline [--rate R] [--seconds S] [--runs N]
-[--only paced|unpaced] [--gc default|freeze|off] [--profile paced|unpaced]``.
+[--only paced|unpaced] [--gc session|plain|freeze|off] [--profile paced|unpaced]``.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ from actors.config import AccountType, ClientConfig
 from actors.connectivity import NAME as CONNECTIVITY
 from actors.connectivity import ConnectivityActor
 from actors.fold import FoldRunner
+from actors.runtime import freeze_survivors
 from actors.strategy import Strategy
 from benchmarks import book_feed
 from events.base import Envelope, Event
@@ -386,7 +387,13 @@ class _GcWatch:
 
 
 async def _session(
-    feed: Feed, directory: Path, *, rate: float | None, seconds: float, collector: str
+    feed: Feed,
+    directory: Path,
+    *,
+    rate: float | None,
+    seconds: float,
+    collector: str,
+    profiler: Any = None,
 ) -> Run:
     """One session: sync every book, then inject (paced at ``rate`` or closed loop)."""
     clock = LiveClock()
@@ -495,6 +502,8 @@ async def _session(
             await nursery.start(strategy.run, context(strategy.name, session_seq))
             probe_strategy = strategy.actor
             assert isinstance(probe_strategy, _ProbeStrategy)
+            if collector == "session":
+                freeze_survivors()  # where a session does: every actor serves, no book yet
 
             def inject(number: int) -> bool:
                 client, connection, text = feed.frames[number]
@@ -544,6 +553,8 @@ async def _session(
                 gc.freeze()
             elif collector == "off":
                 gc.disable()
+            if profiler is not None:
+                profiler.enable()
             with _GcWatch() as collections:
                 if rate is not None:
                     last = min(total, first + int(rate * (WARM_UP_S + seconds)))
@@ -578,6 +589,8 @@ async def _session(
                     measured_from = first
                 with trio.fail_after(60):
                     await until_delivered(last - first)
+            if profiler is not None:
+                profiler.disable()
             loop_cpu = time.thread_time() - loop_cpu
             gc.unfreeze()
             gc.enable()
@@ -634,15 +647,17 @@ def run(
     rate: float | None,
     seconds: float | None = None,
     feed: Feed | None = None,
-    collector: str = "default",
+    collector: str = "session",
+    profiler: Any = None,
 ) -> Run:
     """One run in a fresh temporary journal: paced at ``rate`` for ``seconds`` after the
     warm-up, or (``rate`` None) closed loop for ``seconds`` including it.
 
-    ``collector``: ``default`` leaves the garbage collector as a session has it; ``freeze``
-    runs ``gc.freeze()`` once the books are synced (what a session could do: the books' big
-    containers leave the collector's view); ``off`` disables it while frames flow (to see
-    what it costs).
+    ``collector``: ``session`` does what ``tern run`` does
+    (:func:`actors.runtime.freeze_survivors` once every actor serves, before any book);
+    ``plain`` leaves the collector alone (a session run without ``settle_collector``);
+    ``freeze`` freezes once the books are synced too; ``off`` disables it while frames flow
+    (to see what it costs).
     """
     logging.getLogger("tern").setLevel(logging.WARNING)
     feed = feed if feed is not None else make_feed()
@@ -657,6 +672,7 @@ def run(
                 rate=rate,
                 seconds=seconds,
                 collector=collector,
+                profiler=profiler,
             )
         )
 
@@ -682,12 +698,14 @@ def main() -> None:
     parser.add_argument("--only", choices=("paced", "unpaced"), help="one kind of run")
     parser.add_argument(
         "--gc",
-        choices=("default", "freeze", "off"),
-        default="default",
+        choices=("session", "plain", "freeze", "off"),
+        default="session",
         help="the garbage collector while frames flow (see run())",
     )
     parser.add_argument(
-        "--profile", choices=("paced", "unpaced"), help="one run under cProfile instead"
+        "--profile",
+        choices=("paced", "unpaced"),
+        help="one run with cProfile on while frames flow (setup excluded) instead",
     )
     args = parser.parse_args()
     started = time.perf_counter()
@@ -703,14 +721,13 @@ def main() -> None:
         import pstats
 
         profiler = cProfile.Profile()
-        profiler.enable()
         result = run(
             rate=args.rate if args.profile == "paced" else None,
             seconds=args.seconds,
             feed=feed,
             collector=args.gc,
+            profiler=profiler,
         )
-        profiler.disable()
         print(result.describe())
         pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import gc
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,37 @@ async def test_a_restart_never_handles_the_same_poison_input_twice(tmp_path) -> 
     failed = [e.event.input_seq for e in decoded(store) if e.event.TAG == "actor.failed"]
     assert len(failed) == 3
     assert len(set(failed)) == 3, "an input failed twice: the restart did not see the record"
+
+
+async def test_a_settled_session_freezes_its_start_up_objects_once_every_actor_serves(
+    autojump_clock, tmp_path
+) -> None:
+    seen: list[int] = []
+    config = config_from_dict(session_config(tmp_path, strategies=[echo()]))
+    assert gc.get_freeze_count() == 0
+    result = await run_session(
+        config,
+        store=MemoryJournalStore(),
+        seconds=0.5,
+        handle_signals=False,
+        settle_collector=True,
+        on_started=lambda bus: seen.append(gc.get_freeze_count()),
+    )
+    assert result.clean
+    # Frozen before on_started ran (every actor serving), thawed once the session ended.
+    assert len(seen) == 1
+    assert seen[0] > 0
+    assert gc.get_freeze_count() == 0
+
+
+async def test_an_unsettled_session_leaves_the_collector_alone(autojump_clock, tmp_path) -> None:
+    seen: list[int] = []
+    config = config_from_dict(session_config(tmp_path, strategies=[echo()]))
+    await run_session(
+        config,
+        store=MemoryJournalStore(),
+        seconds=0.5,
+        handle_signals=False,
+        on_started=lambda bus: seen.append(gc.get_freeze_count()),
+    )
+    assert seen == [0]
