@@ -79,6 +79,16 @@ frame, parses it with orjson, and when it is the next diff of an in-sync book ap
 levels straight from the parsed lists: no Decimal, no per-level objects beyond orjson's. Every
 other case (buffering, duplicates, gaps) goes through :class:`DepthDiff` and
 :meth:`DepthSync.apply_diff`, with the same rules.
+
+**Parsing.** :meth:`DepthDiff.from_payload` (:func:`parse_depth_frame`) and
+:meth:`DepthSnapshot.from_payload` (:func:`parse_depth_snapshot`) are tern's only readers of
+diff-depth events and REST depth snapshots (:mod:`actors.binance.market_data` reads the other
+market payloads, partial depth included). They check the shape: each field and its JSON type,
+``U <= u``, levels that are lists of two strings; anything else raises ``ValueError`` naming
+the field. A level's strings are read as numbers exactly once, when the book applies them:
+:meth:`OrderBook.apply` and :meth:`OrderBook.replace` raise ``ValueError`` for a price that is
+not a positive finite decimal or a size that is not a non-negative one, and :class:`DepthSync`
+turns that into a stale book (:class:`NeedSnapshot`), never a wrong one.
 """
 
 from __future__ import annotations
@@ -465,9 +475,15 @@ def _rekey(levels: dict[Any, str], ask: bool) -> list[Decimal]:
 # ------------------------------------------------------------------------------ inputs
 
 
-def _levels(raw: object, what: str) -> tuple[Level, ...]:
+def _levels(raw: object, field: str, what: str) -> tuple[Level, ...]:
+    """The levels of payload field ``field`` (``what``: ``bid`` or ``ask``) as ``(price,
+    size)`` string pairs; ``ValueError`` unless it is a list of two-string lists. The strings
+    are not read as numbers here: the book does that once, when it applies them."""
     if not isinstance(raw, list):
-        raise ValueError(f"{what} must be a list of [price, size], not {raw!r}")
+        raise ValueError(
+            f"depth payload field {field!r} must be a list of {what} levels ([price, size] "
+            f"strings), not {raw!r:.200}"
+        )
     levels = []
     for level in raw:
         if (
@@ -476,7 +492,10 @@ def _levels(raw: object, what: str) -> tuple[Level, ...]:
             or type(level[0]) is not str
             or type(level[1]) is not str
         ):
-            raise ValueError(f"a {what} level must be [price, size] strings, not {level!r}")
+            raise ValueError(
+                f"depth payload field {field!r} holds a level that is not [price, size] "
+                f"strings: {level!r:.200}"
+            )
         levels.append((level[0], level[1]))
     return tuple(levels)
 
@@ -519,9 +538,15 @@ class DepthDiff:
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> DepthDiff:
-        """Read a ``depthUpdate`` object (unknown fields ignored); ``ValueError`` if it is not
-        one or its fields are malformed (level strings are checked as numbers only when
-        applied)."""
+        """Read a ``depthUpdate`` object (``{"e", "E", "s", "U", "u", "b", "a"}``, futures add
+        ``pu`` and ``T``; unknown fields ignored).
+
+        Raises ``ValueError``, naming the field, if it is not one: another ``e``, a missing or
+        mistyped ``s``, ``E``, ``U`` or ``u``, ``U`` after ``u``, a ``pu`` or ``T`` that is
+        not an integer, or levels that are not a list of ``[price, size]`` strings. The level
+        strings are checked as numbers only when the book applies them (see the module
+        docstring).
+        """
         if payload.get("e") != "depthUpdate":
             raise ValueError(f"not a depthUpdate event: e={payload.get('e')!r}")
         symbol = payload.get("s")
@@ -536,25 +561,32 @@ class DepthDiff:
             first_update_id=first,
             update_id=last,
             previous_update_id=_optional_integer(payload, "pu"),
-            bids=_levels(payload.get("b"), "bid"),
-            asks=_levels(payload.get("a"), "ask"),
-            event_time_ms=_optional_integer(payload, "E"),
+            bids=_levels(payload.get("b"), "b", "bid"),
+            asks=_levels(payload.get("a"), "a", "ask"),
+            event_time_ms=_integer(payload, "E"),
             transaction_time_ms=_optional_integer(payload, "T"),
         )
 
 
+def _json(text: bytes | bytearray | memoryview | str, what: str) -> Any:
+    try:
+        return _loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{what} must be JSON text ({exc}), not {text!r:.200}") from None
+
+
 def _payload(frame: bytes | bytearray | memoryview | str) -> dict[str, Any]:
-    payload = _loads(frame)
+    payload = _json(frame, "a depth frame")
     if type(payload) is dict and "data" in payload and "stream" in payload:
         payload = payload["data"]
     if type(payload) is not dict:
-        raise ValueError(f"a depth frame must be a JSON object, not {payload!r}")
+        raise ValueError(f"a depth frame must be a JSON object, not {payload!r:.200}")
     return payload
 
 
 def parse_depth_frame(frame: bytes | bytearray | memoryview | str) -> DepthDiff:
     """Parse a diff-depth frame from a ``/ws`` stream or a ``/stream`` (``{"stream",
-    "data"}``) one."""
+    "data"}``) one (:meth:`DepthDiff.from_payload`); ``ValueError`` for anything else."""
     return DepthDiff.from_payload(_payload(frame))
 
 
@@ -583,21 +615,29 @@ class DepthSnapshot:
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> DepthSnapshot:
-        """Read a ``GET .../depth`` response body; ``ValueError`` if it is malformed."""
+        """Read a parsed ``GET .../depth`` response body (unknown fields ignored).
+
+        Raises ``ValueError``, naming the field, for a missing or mistyped ``lastUpdateId``,
+        an ``E`` or ``T`` that is not an integer, or levels that are not a list of ``[price,
+        size]`` strings. As for diffs, the level strings are checked as numbers only when the
+        book applies them: a snapshot of thousands of levels is read once, not twice.
+        """
         return cls(
             update_id=_integer(payload, "lastUpdateId"),
-            bids=_levels(payload.get("bids"), "bid"),
-            asks=_levels(payload.get("asks"), "ask"),
+            bids=_levels(payload.get("bids"), "bids", "bid"),
+            asks=_levels(payload.get("asks"), "asks", "ask"),
             event_time_ms=_optional_integer(payload, "E"),
             transaction_time_ms=_optional_integer(payload, "T"),
         )
 
 
 def parse_depth_snapshot(body: bytes | bytearray | memoryview | str) -> DepthSnapshot:
-    """Parse a ``GET /api/v3/depth``, ``/fapi/v1/depth`` or ``/dapi/v1/depth`` response body."""
-    payload = _loads(body)
+    """Parse a ``GET /api/v3/depth``, ``/fapi/v1/depth`` or ``/dapi/v1/depth`` response body
+    (:meth:`DepthSnapshot.from_payload`); ``ValueError`` for a body that is not one (not JSON,
+    not an object, malformed fields)."""
+    payload = _json(body, "a depth snapshot")
     if type(payload) is not dict:
-        raise ValueError(f"a depth snapshot must be a JSON object, not {payload!r}")
+        raise ValueError(f"a depth snapshot must be a JSON object, not {payload!r:.200}")
     return DepthSnapshot.from_payload(payload)
 
 

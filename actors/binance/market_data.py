@@ -45,12 +45,19 @@ The differences the parsers absorb (section 7.3 and the recorded fixtures):
 * Spot ``24hrTicker`` adds the best bid and ask (``b``, ``B``, ``a``, ``A``); futures do not.
 * Spot partial depth (``@depth<N>``) is ``{"lastUpdateId", "bids", "asks"}``; futures send a
   ``depthUpdate``-shaped object (``b``/``a``, ``u``, ``E``) that is still a top-N snapshot.
-* Futures diffs carry ``pu`` and ``T``; Spot diffs do not.
 * A delivery contract's ``markPriceUpdate`` has ``"r": ""`` and ``"T": 0`` (no funding): the
   funding rate is then None.
 
 Times: a trade's ``ts_event_ms`` is its trade time ``T``; every other event uses the event
-time ``E`` (REST: ``time``, or the futures depth snapshot's ``E``).
+time ``E`` (REST: ``time``).
+
+**Full depth is not read here.** The diff-depth events of ``<s>@depth[@100ms]`` and the REST
+depth snapshots (``GET .../depth``) feed the local book, and only
+:mod:`actors.binance.book` reads them (:func:`~actors.binance.book.parse_depth_frame`,
+:func:`~actors.binance.book.parse_depth_snapshot`): it checks their shape when parsing and each
+level's numbers once, when the book applies it, so a mistake cannot hide in a second reader.
+Partial depth (:func:`parse_partial_depth`) is read here: each frame is a whole top-N
+:class:`BookSnapshot`.
 
 **Instruments.** A payload names its symbol (``s``), but an instrument id also depends on the
 contract type (``BTCUSDT`` is ``BTCUSDT-PERP.BINANCE`` on USD-M), which only ``exchangeInfo``
@@ -65,8 +72,7 @@ and (for numbers) one conversion per field through small helpers; a decimal is r
 non-trapping context (``create_decimal`` turns junk into NaN instead of raising), so one
 ``is_finite()`` test rejects junk, NaN and infinities at once. Failures are raised as one
 private exception and turned into :class:`MarketDataError` by a single handler per parser.
-Depth levels for the book stay strings (:class:`~actors.binance.book.DepthDiff`,
-:class:`~actors.binance.book.DepthSnapshot`), each checked to be a non-negative decimal.
+Partial-depth levels are read as exact decimals, each checked to be non-negative.
 """
 
 from __future__ import annotations
@@ -79,11 +85,9 @@ from typing import Any, TypeAlias
 import attrs
 import orjson
 
-from actors.binance.book import DepthDiff, DepthSnapshot
 from actors.config import AccountType
 from events.market import (
     Bar,
-    BookDeltas,
     BookSnapshot,
     DataKind,
     FundingRate,
@@ -105,11 +109,8 @@ __all__ = [
     "MarketDataError",
     "StreamNameError",
     "StreamRules",
-    "book_deltas",
-    "book_snapshot",
     "parse_agg_trade",
     "parse_book_ticker",
-    "parse_depth_diff",
     "parse_frame",
     "parse_funding_rates",
     "parse_kline",
@@ -117,7 +118,6 @@ __all__ = [
     "parse_partial_depth",
     "parse_premium_index",
     "parse_rest_agg_trades",
-    "parse_rest_depth",
     "parse_rest_klines",
     "parse_rest_trades",
     "parse_ticker",
@@ -417,8 +417,8 @@ def _event(payload: Mapping[str, Any], name: str) -> None:
         raise _Malformed("e", value, repr(name))
 
 
-def _level(level: object, key: str) -> tuple[str, str, Decimal, Decimal]:
-    """One ``[price, size]`` level: Binance's two strings and their exact values, both
+def _level(level: object, key: str) -> tuple[Decimal, Decimal]:
+    """One ``[price, size]`` level as the exact values of Binance's two strings, both
     non-negative finite decimals."""
     if (type(level) is list or type(level) is tuple) and len(level) == 2:
         price, size = level
@@ -431,24 +431,15 @@ def _level(level: object, key: str) -> tuple[str, str, Decimal, Decimal]:
                 and not price_number.is_signed()
                 and not size_number.is_signed()
             ):
-                return price, size, price_number, size_number
+                return price_number, size_number
     raise _Malformed(key, level, _LEVEL)
 
 
-def _level_strings(payload: Mapping[str, Any], key: str) -> tuple[tuple[str, str], ...]:
-    """Levels kept as Binance's strings (for the book), each checked to be two non-negative
-    decimal strings."""
-    raw = payload.get(key, _MISSING)
-    if type(raw) is not list:
-        raise _Malformed(key, raw, _LEVELS)
-    return tuple(_level(level, key)[:2] for level in raw)
-
-
 def _level_decimals(levels: object, key: str) -> tuple[tuple[Decimal, Decimal], ...]:
-    """Levels as exact decimals (for :class:`BookSnapshot` and :class:`BookDeltas`)."""
+    """Partial-depth levels as exact decimals (for :class:`BookSnapshot`)."""
     if type(levels) is not list and type(levels) is not tuple:
         raise _Malformed(key, levels, _LEVELS)
-    return tuple(_level(level, key)[2:] for level in levels)
+    return tuple(_level(level, key) for level in levels)
 
 
 # ---------------------------------------------------------------------------- instruments
@@ -921,48 +912,6 @@ def parse_funding_rates(
 # -------------------------------------------------------------------------------- depth
 
 
-def parse_depth_diff(payload: Any) -> DepthDiff:
-    """A diff-depth event of ``<s>@depth[@100ms|@500ms]`` (``{"e": "depthUpdate", "E", "s",
-    "U", "u", "b", "a"}``; futures add ``T`` and ``pu``) as the book's
-    :class:`~actors.binance.book.DepthDiff`: levels stay Binance's strings, in its order,
-    each checked to be two non-negative decimals (size zero removes the level)."""
-    try:
-        payload = _object(payload)
-        _event(payload, "depthUpdate")
-        first = _integer(payload, "U")
-        last = _integer(payload, "u")
-        if first > last:
-            raise _Malformed("U", first, f"at most u ({last})")
-        return DepthDiff(
-            symbol=_string(payload, "s"),
-            first_update_id=first,
-            update_id=last,
-            previous_update_id=_optional_integer(payload, "pu"),
-            bids=_level_strings(payload, "b"),
-            asks=_level_strings(payload, "a"),
-            event_time_ms=_integer(payload, "E"),
-            transaction_time_ms=_optional_integer(payload, "T"),
-        )
-    except _Malformed as exc:
-        raise exc.error("depthUpdate") from None
-
-
-def book_deltas(diff: DepthDiff, client: str, instrument_id: str) -> BookDeltas:
-    """The :class:`BookDeltas` event of a diff, with exact decimal levels at ``E``."""
-    try:
-        return BookDeltas(
-            client=client,
-            instrument_id=instrument_id,
-            first_update_id=diff.first_update_id,
-            update_id=diff.update_id,
-            bids=_level_decimals(diff.bids, "b"),
-            asks=_level_decimals(diff.asks, "a"),
-            ts_event_ms=diff.event_time_ms,
-        )
-    except _Malformed as exc:
-        raise exc.error("depthUpdate") from None
-
-
 def parse_partial_depth(payload: Any, client: str, instrument: InstrumentRef) -> BookSnapshot:
     """A partial-depth event of ``<s>@depth<N>[...]`` as a :class:`BookSnapshot` of the top
     ``N`` levels, best first.
@@ -992,37 +941,3 @@ def parse_partial_depth(payload: Any, client: str, instrument: InstrumentRef) ->
         )
     except _Malformed as exc:
         raise exc.error("partialDepth") from None
-
-
-def parse_rest_depth(body: Any) -> DepthSnapshot:
-    """``GET /api/v3/depth`` (``/fapi/v1/depth``, ``/dapi/v1/depth``): ``{"lastUpdateId",
-    "bids", "asks"}``, futures add ``E`` and ``T``, as the book's
-    :class:`~actors.binance.book.DepthSnapshot` (levels kept as strings, checked)."""
-    payload = _body(body, "depth")
-    try:
-        payload = _object(payload)
-        return DepthSnapshot(
-            update_id=_integer(payload, "lastUpdateId"),
-            bids=_level_strings(payload, "bids"),
-            asks=_level_strings(payload, "asks"),
-            event_time_ms=_optional_integer(payload, "E"),
-            transaction_time_ms=_optional_integer(payload, "T"),
-        )
-    except _Malformed as exc:
-        raise exc.error("depth") from None
-
-
-def book_snapshot(snapshot: DepthSnapshot, client: str, instrument_id: str) -> BookSnapshot:
-    """The :class:`BookSnapshot` event of a REST snapshot, with exact decimal levels (at
-    the futures ``E``; Spot has no time)."""
-    try:
-        return BookSnapshot(
-            client=client,
-            instrument_id=instrument_id,
-            update_id=snapshot.update_id,
-            bids=_level_decimals(snapshot.bids, "bids"),
-            asks=_level_decimals(snapshot.asks, "asks"),
-            ts_event_ms=snapshot.event_time_ms,
-        )
-    except _Malformed as exc:
-        raise exc.error("depth") from None

@@ -1,4 +1,6 @@
-"""The exact order book and Binance's depth sequencing rules (actors/binance/book.py).
+"""The exact order book, Binance's depth sequencing rules and the parsers of diff-depth events
+and REST depth snapshots, tern's only ones (actors/binance/book.py): against every depth
+fixture, the local venue's payloads, malformed and random ones.
 
 The model-based tests build a true history of one book at the granularity of single update
 ids, cut it into diffs as Binance does (Spot: contiguous ``U``..``u``; futures: ``pu`` chains
@@ -13,9 +15,11 @@ import csv
 import gc
 import math
 import os
+import string
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 import attrs
 import orjson
@@ -41,6 +45,7 @@ from actors.binance.book import (
     parse_depth_snapshot,
 )
 from actors.config import AccountType
+from scenarios.venue import payloads
 
 SPOT = SequenceRule.SPOT
 FUTURES = SequenceRule.FUTURES
@@ -724,15 +729,185 @@ def test_a_malformed_level_makes_the_book_stale() -> None:
     assert sync.state is SyncState.STALE
 
 
-def test_parsing_refuses_malformed_payloads() -> None:
-    with pytest.raises(ValueError, match="'u'"):
-        parse_depth_frame(b'{"e":"depthUpdate","s":"X","U":1,"b":[],"a":[]}')
-    with pytest.raises(ValueError, match="level"):
-        parse_depth_frame(b'{"e":"depthUpdate","s":"X","U":1,"u":2,"b":[["1"]],"a":[]}')
-    with pytest.raises(ValueError, match="lastUpdateId"):
-        parse_depth_snapshot(b'{"bids":[],"asks":[]}')
-    with pytest.raises(ValueError, match="object"):
-        parse_depth_snapshot(b"[]")
+# --------------------------------------------------------------------------------- parsing
+#
+# DepthDiff.from_payload (parse_depth_frame) and DepthSnapshot.from_payload
+# (parse_depth_snapshot) are the only readers of diff-depth events and REST depth snapshots.
+# They check shapes; a level's numbers are checked once, when the book applies it.
+
+DIFF = {"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 1, "u": 2, "b": [], "a": []}
+SNAPSHOT = {"lastUpdateId": 2, "bids": [["10.0", "1"]], "asks": [["11.0", "1"]]}
+
+
+def without(payload: dict, key: str) -> dict:
+    return {name: value for name, value in payload.items() if name != key}
+
+
+@pytest.mark.parametrize(
+    ("payload", "complaint"),
+    [
+        (without(DIFF, "e"), "not a depthUpdate event: e=None"),
+        ({**DIFF, "e": "trade"}, "not a depthUpdate event: e='trade'"),
+        (without(DIFF, "s"), "without a symbol: s=None"),
+        ({**DIFF, "s": 5}, "without a symbol: s=5"),
+        (without(DIFF, "U"), "field 'U' must be an integer, not None"),
+        (without(DIFF, "u"), "field 'u' must be an integer, not None"),
+        ({**DIFF, "U": "1"}, "field 'U' must be an integer, not '1'"),
+        ({**DIFF, "u": 2.0}, "field 'u' must be an integer, not 2.0"),
+        ({**DIFF, "U": True}, "field 'U' must be an integer, not True"),
+        ({**DIFF, "U": 3}, "U 3 after u 2"),
+        (without(DIFF, "E"), "field 'E' must be an integer, not None"),
+        ({**DIFF, "E": "now"}, "field 'E' must be an integer, not 'now'"),
+        ({**DIFF, "pu": "1"}, "field 'pu' must be an integer"),
+        ({**DIFF, "T": 1.5}, "field 'T' must be an integer"),
+        (without(DIFF, "b"), r"field 'b' must be a list of bid levels \(\[price, size\] strings\)"),
+        ({**DIFF, "a": {}}, "field 'a' must be a list of ask levels"),
+        ({**DIFF, "b": "12"}, "field 'b' must be a list of bid levels"),
+        (
+            {**DIFF, "b": [["1"]]},
+            r"field 'b' holds a level that is not \[price, size\] strings: \['1'\]",
+        ),
+        ({**DIFF, "b": [["1", "2", "3"]]}, "field 'b' holds a level"),
+        ({**DIFF, "b": [[1, "2"]]}, "field 'b' holds a level"),
+        ({**DIFF, "b": [["1", None]]}, "field 'b' holds a level"),
+        ({**DIFF, "a": [["1", 2.5]]}, "field 'a' holds a level"),
+        ({**DIFF, "a": ["12"]}, "field 'a' holds a level"),
+        ({**DIFF, "a": [None]}, "field 'a' holds a level"),
+        ({**DIFF, "a": [{"price": "1", "size": "2"}]}, "field 'a' holds a level"),
+    ],
+)
+def test_malformed_diffs_are_refused_naming_the_field(payload, complaint) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        DepthDiff.from_payload(payload)
+    with pytest.raises(ValueError, match=complaint):
+        parse_depth_frame(orjson.dumps(payload))
+    with pytest.raises(ValueError, match=complaint):
+        parse_depth_frame(orjson.dumps({"stream": "btcusdt@depth@100ms", "data": payload}))
+
+
+@pytest.mark.parametrize(
+    ("frame", "complaint"),
+    [
+        (b"<html>502 Bad Gateway</html>", "a depth frame must be JSON text"),
+        (b"", "a depth frame must be JSON text"),
+        ("{nope", "a depth frame must be JSON text"),
+        (b"[1, 2]", "must be a JSON object, not"),
+        (b'"depthUpdate"', "must be a JSON object, not"),
+        (b'{"stream": "btcusdt@depth", "data": [1]}', "must be a JSON object, not"),
+        (b'{"result": null, "id": 1}', "not a depthUpdate event"),
+    ],
+)
+def test_depth_frames_that_are_not_json_objects_are_refused(frame, complaint) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        parse_depth_frame(frame)
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        ("<html>502 Bad Gateway</html>", "a depth snapshot must be JSON text"),
+        (b"", "a depth snapshot must be JSON text"),
+        (b"[]", "must be a JSON object, not"),
+        (b"null", "must be a JSON object, not"),
+        (b'{"bids":[],"asks":[]}', "field 'lastUpdateId' must be an integer, not None"),
+        ('{"code":-1121,"msg":"Invalid symbol."}', "field 'lastUpdateId' must be an integer"),
+        ({**SNAPSHOT, "lastUpdateId": "2"}, "field 'lastUpdateId' must be an integer, not '2'"),
+        ({**SNAPSHOT, "lastUpdateId": 2.5}, "field 'lastUpdateId' must be an integer"),
+        ({**SNAPSHOT, "E": "x"}, "field 'E' must be an integer"),
+        ({**SNAPSHOT, "T": 1.5}, "field 'T' must be an integer"),
+        (without(SNAPSHOT, "bids"), "field 'bids' must be a list of bid levels"),
+        ({**SNAPSHOT, "asks": "x"}, "field 'asks' must be a list of ask levels"),
+        ({**SNAPSHOT, "asks": {"11.0": "1"}}, "field 'asks' must be a list of ask levels"),
+        (
+            {**SNAPSHOT, "bids": [["1"]]},
+            r"field 'bids' holds a level that is not \[price, size\] strings: \['1'\]",
+        ),
+        ({**SNAPSHOT, "bids": [["1", "2", "3"]]}, "field 'bids' holds a level"),
+        ({**SNAPSHOT, "bids": ["12"]}, "field 'bids' holds a level"),
+        ({**SNAPSHOT, "asks": [["1", 1]]}, "field 'asks' holds a level"),
+        ({**SNAPSHOT, "asks": [[None, "1"]]}, "field 'asks' holds a level"),
+        ({**SNAPSHOT, "asks": [None]}, "field 'asks' holds a level"),
+    ],
+)
+def test_malformed_snapshots_are_refused_naming_the_field(body, complaint) -> None:
+    raw = body if isinstance(body, str | bytes) else orjson.dumps(body)
+    with pytest.raises(ValueError, match=complaint):
+        parse_depth_snapshot(raw)
+    if isinstance(body, dict):
+        with pytest.raises(ValueError, match=complaint):
+            DepthSnapshot.from_payload(body)
+
+
+def test_a_diff_without_event_time_is_refused_on_both_paths() -> None:
+    """Binance's diffs always carry ``E``. The fast path never applied a diff without it; the
+    general path (and so a buffered diff) now refuses it too, instead of publishing a diff
+    with no time."""
+    sync = synced_spot(100)
+    assert isinstance(sync.apply_frame(frame(101, 101)), Applied)  # the fast path is armed
+    no_time = orjson.dumps(without(orjson.loads(frame(102, 102, [("10.0", "2")])), "E"))
+    with pytest.raises(ValueError, match="'E'"):
+        sync.apply_frame(no_time)
+    assert (sync.state, sync.update_id, sync.book.best_bid()) == (
+        SyncState.SYNCED,
+        101,
+        ("10.0", "1"),
+    )
+    waiting = DepthSync("BTCUSDT", SPOT)
+    with pytest.raises(ValueError, match="'E'"):
+        waiting.apply_frame(no_time)
+    assert waiting.buffered == 0
+
+
+#: Levels of the right shape whose strings are not a positive price and a non-negative size.
+NOT_NUMBERS = [
+    ("x", "1"),
+    ("-1", "1"),
+    ("0", "1"),
+    ("", "1"),
+    ("NaN", "1"),
+    ("-inf", "1"),
+    ("1.2.3", "1"),
+    ("1e", "1"),
+    ("10.5", "abc"),
+    ("10.5", "-1"),
+    ("10.5", "Infinity"),
+    ("10.5", "0x10"),
+    ("10.5", ""),
+]
+
+
+@pytest.mark.parametrize("level", NOT_NUMBERS)
+@pytest.mark.parametrize("side", ["bids", "asks"])
+def test_levels_that_are_not_numbers_parse_but_make_the_book_stale(level, side) -> None:
+    """Parsing checks shapes only; the book reads a level's numbers when it applies it, and a
+    book in sync goes stale (empty, asking for a snapshot) rather than taking the level."""
+    changes = [["10.5", "2"], list(level)]
+    raw = frame(102, 103, **{side: changes})
+    parsed = parse_depth_frame(raw)
+    assert getattr(parsed, side) == (("10.5", "2"), level)
+    for apply in (lambda sync: sync.apply_frame(raw), lambda sync: sync.apply_diff(parsed)):
+        sync = synced_spot(100)
+        assert isinstance(sync.apply_frame(frame(101, 101)), Applied)
+        outcome = apply(sync)
+        assert isinstance(outcome, NeedSnapshot)
+        assert outcome.reason.startswith("malformed depth diff 102..103")
+        assert (outcome.update_id, sync.state, sync.update_id) == (101, SyncState.STALE, None)
+        assert len(sync.book) == 0
+    # Buffered before the snapshot, it is refused when the snapshot replays it.
+    sync = DepthSync("BTCUSDT", SPOT)
+    assert isinstance(sync.apply_frame(raw), Buffered)
+    outcome = sync.apply_snapshot(snapshot(101))
+    assert isinstance(outcome, NeedSnapshot)
+    assert (sync.state, len(sync.book)) == (SyncState.STALE, 0)
+
+    body = orjson.dumps({**SNAPSHOT, side: [*SNAPSHOT[side], list(level)]})
+    parsed_snapshot = parse_depth_snapshot(body)
+    assert getattr(parsed_snapshot, side)[-1] == level
+    sync = DepthSync("BTCUSDT", SPOT)
+    outcome = sync.apply_snapshot(parsed_snapshot)
+    assert isinstance(outcome, NeedSnapshot)
+    assert outcome.reason.startswith("malformed snapshot at 2")
+    assert (sync.state, sync.update_id, len(sync.book)) == (SyncState.STALE, None, 0)
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -742,52 +917,144 @@ def fixture(relative: str) -> bytes:
     return (FIXTURES / relative).read_bytes()
 
 
-@pytest.mark.parametrize(
-    ("relative", "best_bid", "best_ask", "depth"),
-    [
-        (
-            "python_tests/http_responses/http_spot_market_depth.json",
-            "60650.00000000",
-            "60650.01000000",
-            (10, 10),
-        ),
-        ("rust_test_data/spot/http_json/depth_response.json", "4.00000000", "4.00000200", (1, 1)),
-        (
-            "python_tests/http_responses/http_futures_market_depth.json",
-            "4.00000000",
-            "4.00000200",
-            (1, 1),
-        ),
-    ],
+class Expected(NamedTuple):
+    """What a depth fixture must parse to: its ids (diff: ``U``, ``u``, ``pu``; snapshot:
+    ``lastUpdateId``), times (``E``, ``T``) and, per side, how many levels, the first and the
+    last, as the fixture's strings."""
+
+    ids: tuple[int | None, ...]
+    times: tuple[int | None, int | None]
+    bids: tuple[int, tuple[str, str], tuple[str, str]]
+    asks: tuple[int, tuple[str, str], tuple[str, str]]
+
+
+_DOCS_DIFF = Expected(
+    ids=(157, 160, 149),
+    times=(123456789, 123456788),
+    bids=(1, ("0.0024", "10"), ("0.0024", "10")),
+    asks=(1, ("0.0026", "100"), ("0.0026", "100")),
 )
-def test_snapshot_fixtures_sync_a_book(relative, best_bid, best_ask, depth) -> None:
+#: Every diff-depth event among the fixtures (all futures: there is no Spot one).
+DIFF_FIXTURES = {
+    "python_tests/ws_messages/ws_futures_depth_update.json": Expected(
+        ids=(390497796, 390497878, 390497794),
+        times=(1571889248277, 1571889248276),
+        bids=(5, ("7403.89", "0.002"), ("7405.43", "2.562")),
+        asks=(5, ("7405.96", "3.340"), ("7407.20", "0.175")),
+    ),
+    "python_tests/ws_messages/ws_futures_depth_diff_update.json": _DOCS_DIFF,
+    "rust_test_data/futures/market_data_json/depth_update_stream.json": _DOCS_DIFF,
+}
+_DOCS_SNAPSHOT_LEVELS = {
+    "bids": (1, ("4.00000000", "431.00000000"), ("4.00000000", "431.00000000")),
+    "asks": (1, ("4.00000200", "12.00000000"), ("4.00000200", "12.00000000")),
+}
+#: Every REST depth snapshot among the fixtures.
+SNAPSHOT_FIXTURES = {
+    "python_tests/http_responses/http_spot_market_depth.json": Expected(
+        ids=(14527958487,),
+        times=(None, None),
+        bids=(10, ("60650.00000000", "0.00213000"), ("60639.93000000", "0.07282000")),
+        asks=(10, ("60650.01000000", "0.61982000"), ("60659.94000000", "0.96170000")),
+    ),
+    "python_tests/http_responses/http_futures_market_depth.json": Expected(
+        ids=(1027024,), times=(1589436922972, 1589436922959), **_DOCS_SNAPSHOT_LEVELS
+    ),
+    "rust_test_data/spot/http_json/depth_response.json": Expected(
+        ids=(1027024,), times=(None, None), **_DOCS_SNAPSHOT_LEVELS
+    ),
+}
+
+
+def depth_fixtures() -> dict[str, str]:
+    """Every JSON fixture that is a diff-depth event (``"diff"``) or a REST depth snapshot
+    (``"snapshot"``), found by its content, by path relative to :data:`FIXTURES`."""
+    found = {}
+    for path in FIXTURES.rglob("*.json"):
+        try:
+            body = orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(body, dict) and "stream" in body and "data" in body:
+            body = body["data"]
+        if not isinstance(body, dict):
+            continue
+        if body.get("e") == "depthUpdate":
+            found[str(path.relative_to(FIXTURES))] = "diff"
+        elif "lastUpdateId" in body:
+            found[str(path.relative_to(FIXTURES))] = "snapshot"
+    return found
+
+
+def test_every_depth_fixture_is_parsed_below() -> None:
+    assert depth_fixtures() == {
+        **dict.fromkeys(DIFF_FIXTURES, "diff"),
+        **dict.fromkeys(SNAPSHOT_FIXTURES, "snapshot"),
+    }
+
+
+def sides(parsed: DepthDiff | DepthSnapshot) -> tuple[tuple, tuple]:
+    """Per side: how many levels, the first and the last."""
+    return (
+        (len(parsed.bids), parsed.bids[0], parsed.bids[-1]),
+        (len(parsed.asks), parsed.asks[0], parsed.asks[-1]),
+    )
+
+
+@pytest.mark.parametrize("relative", sorted(DIFF_FIXTURES))
+def test_diff_fixtures_parse_to_their_values(relative) -> None:
+    raw = fixture(relative)
+    expected = DIFF_FIXTURES[relative]
+    parsed = parse_depth_frame(raw)
+    assert parsed.symbol == "BTCUSDT"
+    assert (parsed.first_update_id, parsed.update_id, parsed.previous_update_id) == expected.ids
+    assert (parsed.event_time_ms, parsed.transaction_time_ms) == expected.times
+    assert sides(parsed) == (expected.bids, expected.asks)
+    body = orjson.loads(raw)
+    assert parsed.bids == tuple(map(tuple, body["b"]))  # every level, Binance's strings in order
+    assert parsed.asks == tuple(map(tuple, body["a"]))
+    assert parse_depth_frame(raw.decode()) == parsed
+    assert parse_depth_frame(orjson.dumps({"stream": "btcusdt@depth", "data": body})) == parsed
+    assert DepthDiff.from_payload(body) == parsed
+
+
+@pytest.mark.parametrize("relative", sorted(SNAPSHOT_FIXTURES))
+def test_snapshot_fixtures_parse_to_their_values(relative) -> None:
+    raw = fixture(relative)
+    expected = SNAPSHOT_FIXTURES[relative]
+    parsed = parse_depth_snapshot(raw)
+    assert (parsed.update_id,) == expected.ids
+    assert (parsed.event_time_ms, parsed.transaction_time_ms) == expected.times
+    assert sides(parsed) == (expected.bids, expected.asks)
+    body = orjson.loads(raw)
+    assert parsed.bids == tuple(map(tuple, body["bids"]))
+    assert parsed.asks == tuple(map(tuple, body["asks"]))
+    assert parse_depth_snapshot(raw.decode()) == parsed
+    assert DepthSnapshot.from_payload(body) == parsed
+
+
+@pytest.mark.parametrize("relative", sorted(SNAPSHOT_FIXTURES))
+def test_snapshot_fixtures_sync_a_book(relative) -> None:
     parsed = parse_depth_snapshot(fixture(relative))
+    expected = SNAPSHOT_FIXTURES[relative]
     rule = FUTURES if "futures" in relative else SPOT
     sync = DepthSync("BTCUSDT", rule)
     outcome = sync.apply_snapshot(parsed)
     assert outcome == Synced(
         update_id=parsed.update_id, snapshot_update_id=parsed.update_id, replayed=0, attempts=1
     )
-    assert sync.book.best_bid()[0] == best_bid
-    assert sync.book.best_ask()[0] == best_ask
-    assert sync.book.depth == depth
+    # Binance sends each side best first.
+    assert sync.book.best_bid() == expected.bids[1]
+    assert sync.book.best_ask() == expected.asks[1]
+    assert sync.book.depth == (expected.bids[0], expected.asks[0])
     body = orjson.loads(fixture(relative))
     assert sync.book.levels() == (
         [tuple(level) for level in body["bids"]],
         [tuple(level) for level in body["asks"]],
     )
-    if rule is FUTURES:
-        assert (parsed.event_time_ms, parsed.transaction_time_ms) == (1589436922972, 1589436922959)
 
 
-@pytest.mark.parametrize(
-    "relative",
-    [
-        "python_tests/ws_messages/ws_futures_depth_update.json",
-        "python_tests/ws_messages/ws_futures_depth_diff_update.json",
-        "rust_test_data/futures/market_data_json/depth_update_stream.json",
-    ],
-)
+@pytest.mark.parametrize("relative", sorted(DIFF_FIXTURES))
 def test_diff_fixtures_apply_live_and_from_the_buffer(relative) -> None:
     raw = fixture(relative)
     event = parse_depth_frame(raw)
@@ -875,6 +1142,83 @@ def test_historical_csv_snapshot_and_update_apply() -> None:
         sorted(expected["a"].items()),
     )
     assert sync.book.depth == (len(expected["b"]), len(expected["a"]))
+
+
+_ACCOUNTS = {
+    "spot": AccountType.SPOT,
+    "usdm": AccountType.USDT_FUTURES,
+    "coinm": AccountType.COIN_FUTURES,
+}
+
+
+@pytest.mark.parametrize("product", sorted(_ACCOUNTS))
+def test_local_venue_depth_payloads_parse_and_sync(product) -> None:
+    """The local venue's diff and snapshot payloads parse to their fields and, in Binance's
+    order (a diff buffered, the snapshot, the next diff), sync a book."""
+    spot = product == "spot"
+    precision = (
+        payloads.SPOT_PRECISION if spot else payloads.Precision(price=2, quantity=3, notional=4)
+    )
+    price, size = Decimal("60000.5"), Decimal("0.25")
+
+    def event(first: int, last: int, bids: list, asks: list) -> dict:
+        return payloads.depth_update_event(
+            product,
+            symbol="BTCUSDT",
+            event_time=13 + last,
+            transaction_time=12 + last,
+            first_update_id=first,
+            final_update_id=last,
+            previous_final_update_id=first - 1,
+            bids=bids,
+            asks=asks,
+            precision=precision,
+        )
+
+    first = event(20, 25, [(price, size)], [(price + 1, Decimal(0))])
+    diff = parse_depth_frame(orjson.dumps(first))
+    assert (diff.symbol, diff.first_update_id, diff.update_id, diff.event_time_ms) == (
+        "BTCUSDT",
+        20,
+        25,
+        38,
+    )
+    assert (diff.previous_update_id, diff.transaction_time_ms) == (
+        (None, None) if spot else (19, 37)
+    )
+    assert (diff.bids, diff.asks) == (tuple(map(tuple, first["b"])), tuple(map(tuple, first["a"])))
+    body = payloads.depth_snapshot(
+        product,
+        symbol="BTCUSDT",
+        last_update_id=22,
+        event_time=14,
+        transaction_time=15,
+        bids=[(price - 1, size)],
+        asks=[(price + 2, size)],
+        precision=precision,
+    )
+    snap = parse_depth_snapshot(orjson.dumps(body))
+    assert (snap.update_id, snap.event_time_ms, snap.transaction_time_ms) == (
+        (22, None, None) if spot else (22, 14, 15)
+    )
+    assert (snap.bids, snap.asks) == (
+        tuple(map(tuple, body["bids"])),
+        tuple(map(tuple, body["asks"])),
+    )
+
+    sync = DepthSync("BTCUSDT", SequenceRule.for_account(_ACCOUNTS[product]))
+    assert isinstance(sync.apply_frame(orjson.dumps(first)), Buffered)
+    assert sync.apply_snapshot(snap) == Synced(
+        update_id=25, snapshot_update_id=22, replayed=1, attempts=1
+    )
+    second = event(26, 30, [(price, Decimal(0))], [(price + 1, size)])
+    outcome = sync.apply_frame(orjson.dumps(second))
+    assert isinstance(outcome, Applied)
+    assert outcome.update_id == sync.update_id == 30
+    assert sync.book.levels(decimals=True) == (
+        [(price - 1, size)],
+        [(price + 1, size), (price + 2, size)],
+    )
 
 
 # ------------------------------------------------------------------ the model-based tests
@@ -1184,3 +1528,286 @@ def test_the_fast_path_refuses_what_the_general_path_refuses() -> None:
     outcome = sync.apply_frame(orjson.dumps({**good, "b": ["12"], "a": []}))
     assert isinstance(outcome, NeedSnapshot)
     assert sync.book.best_bid() is None  # stale: emptied, never "price 1 size 2"
+
+
+# ------------------------------------------------- random payloads through the parsers
+
+
+@st.composite
+def decimal_text(draw, positive: bool = False) -> str:
+    whole = draw(st.integers(1 if positive else 0, 10**15))
+    places = draw(st.integers(0, 12))
+    return f"{whole}.{draw(st.integers(0, 10**places - 1)):0{places}d}" if places else str(whole)
+
+
+UPDATE_IDS = st.integers(0, 2**63 - 1)
+#: Levels the book takes: a positive price, a non-negative size (zero removes).
+LEVELS = st.lists(st.tuples(decimal_text(positive=True), decimal_text()).map(list), max_size=20)
+JSON_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+#: Fields Binance adds without notice, and made-up ones.
+EXTRA_FIELDS = st.dictionaries(
+    st.one_of(
+        st.sampled_from(["st", "ps", "nq", "ap", "rpi", "symbol", "pair"]),
+        st.text(string.ascii_letters, min_size=1, max_size=6).map("x_".__add__),
+    ),
+    JSON_VALUES,
+    max_size=4,
+)
+PARSE_SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@st.composite
+def diff_payloads(draw, futures: bool | None = None) -> dict:
+    if futures is None:
+        futures = draw(st.booleans())
+    first, last = sorted(draw(st.tuples(UPDATE_IDS, UPDATE_IDS)))
+    payload = {
+        "e": "depthUpdate",
+        "E": draw(UPDATE_IDS),
+        "s": draw(st.sampled_from(["BTCUSDT", "ETHBTC", "BTCUSD_PERP"])),
+        "U": first,
+        "u": last,
+        "b": draw(LEVELS),
+        "a": draw(LEVELS),
+    }
+    if futures:
+        payload |= {"T": draw(UPDATE_IDS), "pu": draw(UPDATE_IDS)}
+    return payload
+
+
+@st.composite
+def snapshot_payloads(draw, futures: bool | None = None) -> dict:
+    if futures is None:
+        futures = draw(st.booleans())
+    payload = {"lastUpdateId": draw(UPDATE_IDS), "bids": draw(LEVELS), "asks": draw(LEVELS)}
+    if futures:
+        payload |= {"E": draw(UPDATE_IDS), "T": draw(UPDATE_IDS)}
+    return payload
+
+
+def levels_of(raw: list) -> tuple:
+    return tuple(map(tuple, raw))
+
+
+@PARSE_SETTINGS
+@given(diff_payloads(), EXTRA_FIELDS, st.booleans())
+def test_random_diffs_parse_to_their_fields(payload, extra, wrap) -> None:
+    expected = DepthDiff(
+        symbol=payload["s"],
+        first_update_id=payload["U"],
+        update_id=payload["u"],
+        previous_update_id=payload.get("pu"),
+        bids=levels_of(payload["b"]),
+        asks=levels_of(payload["a"]),
+        event_time_ms=payload["E"],
+        transaction_time_ms=payload.get("T"),
+    )
+    extended = {**extra, **payload}  # unknown fields are ignored
+    sent = {"stream": "x@depth", "data": extended} if wrap else extended
+    assert parse_depth_frame(orjson.dumps(sent)) == expected
+    assert parse_depth_frame(orjson.dumps(sent).decode()) == expected
+    assert DepthDiff.from_payload(extended) == expected
+
+
+@PARSE_SETTINGS
+@given(snapshot_payloads(), EXTRA_FIELDS)
+def test_random_snapshots_parse_to_their_fields(payload, extra) -> None:
+    expected = DepthSnapshot(
+        update_id=payload["lastUpdateId"],
+        bids=levels_of(payload["bids"]),
+        asks=levels_of(payload["asks"]),
+        event_time_ms=payload.get("E"),
+        transaction_time_ms=payload.get("T"),
+    )
+    extended = {**extra, **payload}
+    assert parse_depth_snapshot(orjson.dumps(extended)) == expected
+    assert parse_depth_snapshot(orjson.dumps(extended).decode()) == expected
+    assert DepthSnapshot.from_payload(extended) == expected
+
+
+def wrong(kind: str) -> st.SearchStrategy:
+    """JSON values that are not of ``kind``: ``int``, ``str``, ``event`` (``e``: anything but
+    ``"depthUpdate"``) or ``levels`` (anything but a list of two-string lists)."""
+    others = st.one_of(
+        st.none(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.lists(JSON_SCALARS, max_size=3),
+        st.dictionaries(st.text(max_size=3), JSON_SCALARS, max_size=3),
+    )
+    if kind == "int":
+        return st.one_of(others, st.booleans(), st.text(max_size=8))
+    if kind == "str":
+        return st.one_of(others, st.booleans(), st.integers(-(2**63), 2**63 - 1))
+    if kind == "event":
+        return st.one_of(others, st.text(max_size=12).filter(lambda text: text != "depthUpdate"))
+    bad_level = st.one_of(
+        st.lists(decimal_text(), max_size=1),
+        st.lists(decimal_text(), min_size=3, max_size=4),
+        st.tuples(decimal_text(), JSON_SCALARS.filter(lambda v: type(v) is not str)).map(list),
+        st.tuples(JSON_SCALARS.filter(lambda v: type(v) is not str), decimal_text()).map(list),
+        JSON_SCALARS,
+        st.dictionaries(st.text(max_size=3), JSON_SCALARS, max_size=2),
+    )
+    return st.one_of(
+        st.none(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=5),
+        st.dictionaries(st.text(max_size=3), JSON_SCALARS, max_size=3),
+        st.tuples(LEVELS, bad_level, LEVELS).map(lambda parts: [*parts[0], parts[1], *parts[2]]),
+    )
+
+
+#: The required fields of each payload and what they hold.
+DIFF_FIELDS = {
+    **{"e": "event", "E": "int", "s": "str", "U": "int", "u": "int"},
+    **{"b": "levels", "a": "levels"},
+}
+SNAPSHOT_FIELDS = {"lastUpdateId": "int", "bids": "levels", "asks": "levels"}
+
+
+def assert_refused_naming(key: str, parsers: list, payload: dict) -> None:
+    """Every parser refuses ``payload`` with a ValueError naming field ``key`` (``'U'``, or
+    ``e=`` / ``s=`` for the event type and the symbol)."""
+    for parse in parsers:
+        with pytest.raises(ValueError, match=f"'{key}'|\\b{key}="):
+            parse(payload)
+
+
+@PARSE_SETTINGS
+@given(st.data())
+def test_random_corrupted_payloads_are_refused_naming_the_field(data) -> None:
+    """A required field missing or of the wrong kind, in a diff or a snapshot."""
+    if data.draw(st.booleans()):
+        payload, fields = data.draw(diff_payloads()), DIFF_FIELDS
+        parsers = [DepthDiff.from_payload, lambda p: parse_depth_frame(orjson.dumps(p))]
+    else:
+        payload, fields = data.draw(snapshot_payloads()), SNAPSHOT_FIELDS
+        parsers = [DepthSnapshot.from_payload, lambda p: parse_depth_snapshot(orjson.dumps(p))]
+    key = data.draw(st.sampled_from(sorted(fields)))
+    if data.draw(st.booleans()):
+        del payload[key]
+    else:
+        payload[key] = data.draw(wrong(fields[key]))
+    assert_refused_naming(key, parsers, payload)
+
+
+@pytest.mark.parametrize(
+    ("payloads_of", "key", "attribute"),
+    [
+        (diff_payloads, "pu", "previous_update_id"),
+        (diff_payloads, "T", "transaction_time_ms"),
+        (snapshot_payloads, "E", "event_time_ms"),
+        (snapshot_payloads, "T", "transaction_time_ms"),
+    ],
+)
+@PARSE_SETTINGS
+@given(st.data())
+def test_optional_fields_may_be_absent_but_not_mistyped(payloads_of, key, attribute, data) -> None:
+    payload = data.draw(payloads_of(futures=True))
+    if payloads_of is diff_payloads:
+        parsers = [DepthDiff.from_payload, lambda p: parse_depth_frame(orjson.dumps(p))]
+    else:
+        parsers = [DepthSnapshot.from_payload, lambda p: parse_depth_snapshot(orjson.dumps(p))]
+    for parse in parsers:
+        assert getattr(parse(without(payload, key)), attribute) is None
+        assert getattr(parse({**payload, key: None}), attribute) is None
+    payload[key] = data.draw(wrong("int").filter(lambda value: value is not None))
+    assert_refused_naming(key, parsers, payload)
+
+
+#: JSON objects with the depth payloads' fields, of any JSON kind: most are malformed.
+NEAR_DEPTH = st.one_of(
+    st.fixed_dictionaries(
+        {"e": st.just("depthUpdate")},
+        optional=dict.fromkeys(["E", "s", "U", "u", "pu", "T", "b", "a"], JSON_VALUES),
+    ),
+    st.fixed_dictionaries(
+        {}, optional=dict.fromkeys(["lastUpdateId", "bids", "asks", "E", "T"], JSON_VALUES)
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(JSON_VALUES, NEAR_DEPTH, NEAR_DEPTH.map(lambda data: {"stream": "x", "data": data}))
+)
+def test_any_json_value_parses_or_raises_value_error(value) -> None:
+    raw = orjson.dumps(value)
+    for parse in (parse_depth_frame, parse_depth_snapshot):
+        try:
+            parsed = parse(raw)
+        except ValueError:
+            continue
+        assert type(parsed.update_id) is int
+        for price, size in (*parsed.bids, *parsed.asks):
+            assert type(price) is str
+            assert type(size) is str
+
+
+#: Strings that are neither a float nor a Decimal (and "-1", which is neither a price nor a
+#: size), so no level holding one may reach a book.
+NOT_A_NUMBER = st.one_of(
+    st.sampled_from(["", "abc", "NaN", "nan", "inf", "-Infinity", "1.2.3", "0x10", "1e", "-1"]),
+    st.text(alphabet="bcghjkoxz ,;:#-.", max_size=8),
+)
+
+
+@PARSE_SETTINGS
+@given(st.data())
+def test_random_levels_that_are_not_numbers_make_a_synced_book_stale(data) -> None:
+    futures = data.draw(st.booleans())
+    rule = FUTURES if futures else SPOT
+    side = data.draw(st.sampled_from(["b", "a"]))
+    attribute = "bids" if side == "b" else "asks"
+    payload = data.draw(diff_payloads(futures=futures))
+    levels = payload[side]
+    junk = data.draw(NOT_A_NUMBER)
+    good = data.draw(st.tuples(decimal_text(positive=True), decimal_text()))
+    bad = [junk, good[1]] if data.draw(st.booleans()) else [good[0], junk]
+    levels.insert(data.draw(st.integers(0, len(levels))), bad)
+    warm = data.draw(st.booleans())  # the fast path needs one diff applied since the snapshot
+    first = 102 if warm else 101
+    last = first + data.draw(st.integers(0, 5))
+    payload |= {"s": "BTCUSDT", "U": first, "u": last}
+    if futures:
+        payload["pu"] = first - 1
+    raw = orjson.dumps(payload)
+    assert tuple(bad) in getattr(parse_depth_frame(raw), attribute)
+    for apply in (
+        lambda sync: sync.apply_frame(raw),
+        lambda sync: sync.apply_diff(parse_depth_frame(raw)),
+    ):
+        sync = DepthSync("BTCUSDT", rule)
+        assert isinstance(sync.apply_snapshot(snapshot(100)), Synced)
+        if warm:
+            assert isinstance(
+                sync.apply_frame(frame(101, 101, pu=100 if futures else None)), Applied
+            )
+        outcome = apply(sync)
+        assert isinstance(outcome, NeedSnapshot), outcome
+        assert outcome.reason.startswith(f"malformed depth diff {first}..{last}")
+        assert (sync.state, sync.update_id, len(sync.book)) == (SyncState.STALE, None, 0)
+
+    body = data.draw(snapshot_payloads())
+    body[attribute].append(bad)
+    parsed = parse_depth_snapshot(orjson.dumps(body))
+    sync = DepthSync("BTCUSDT", rule)
+    outcome = sync.apply_snapshot(parsed)
+    assert isinstance(outcome, NeedSnapshot)
+    assert outcome.reason.startswith("malformed snapshot")
+    assert (sync.state, len(sync.book)) == (SyncState.STALE, 0)

@@ -1,5 +1,8 @@
 """Market data: stream names, and the parsers against Binance's recorded payloads, the local
-venue's payloads and random (valid, corrupted, extended) ones."""
+venue's payloads and random (valid, corrupted, extended) ones.
+
+Diff-depth events and REST depth snapshots are read by actors/binance/book.py only; their
+fixtures, malformed and random payloads are tested in tests/binance/test_book.py."""
 
 from __future__ import annotations
 
@@ -17,15 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors.binance import market_data as md
-from actors.binance.book import (
-    Applied,
-    Buffered,
-    DepthDiff,
-    DepthSnapshot,
-    DepthSync,
-    SequenceRule,
-    Synced,
-)
 from actors.binance.market_data import MarketDataError, StreamNameError, stream_name
 from actors.config import AccountType
 from events.market import (
@@ -155,16 +149,16 @@ def _klines(body: Any) -> Any:
     return md.parse_rest_klines(body, CLIENT, IID, "1m")
 
 
-def _both_depths(payload: Any) -> Any:
-    # A futures partial-depth event has the diff's shape: both readers accept it.
-    return md.parse_depth_diff(payload), md.parse_partial_depth(payload, CLIENT, IID)
+#: A futures partial-depth event has the shape of a diff-depth event: the diff fixtures parse as
+#: partial depth here, and as diffs in tests/binance/test_book.py.
+_partial_depth = _ws(md.parse_partial_depth)
 
 
 #: Every market-data fixture and the reader that must accept it.
 PARSED: dict[str, Callable[[Any], Any]] = {
     "python_tests/ws_messages/ws_futures_book_ticker.json": _ws(md.parse_book_ticker),
-    "python_tests/ws_messages/ws_futures_depth_diff_update.json": _both_depths,
-    "python_tests/ws_messages/ws_futures_depth_update.json": _both_depths,
+    "python_tests/ws_messages/ws_futures_depth_diff_update.json": _partial_depth,
+    "python_tests/ws_messages/ws_futures_depth_update.json": _partial_depth,
     "python_tests/ws_messages/ws_futures_ticker_24hr.json": _ws(md.parse_ticker),
     "python_tests/ws_messages/ws_spot_agg_trade.json": _ws(md.parse_agg_trade),
     "python_tests/ws_messages/ws_spot_ticker_24hr.json": _ws(md.parse_ticker),
@@ -172,7 +166,7 @@ PARSED: dict[str, Callable[[Any], Any]] = {
     "python_tests/ws_messages/ws_spot_trade.json": _ws(md.parse_trade),
     "rust_test_data/futures/market_data_json/agg_trade_stream.json": _ws(md.parse_agg_trade),
     "rust_test_data/futures/market_data_json/book_ticker_stream.json": _ws(md.parse_book_ticker),
-    "rust_test_data/futures/market_data_json/depth_update_stream.json": _both_depths,
+    "rust_test_data/futures/market_data_json/depth_update_stream.json": _partial_depth,
     "rust_test_data/futures/market_data_json/kline_stream_closed.json": _ws(md.parse_kline),
     "rust_test_data/futures/market_data_json/kline_stream_open.json": _ws(md.parse_kline),
     "rust_test_data/futures/market_data_json/mark_price_stream.json": _ws(md.parse_mark_price),
@@ -180,9 +174,6 @@ PARSED: dict[str, Callable[[Any], Any]] = {
     # Derived by upstream from the aggTrade example; futures publish no @trade stream, but
     # the payload has the trade shape and parses as one.
     "rust_test_data/futures/market_data_json/trade_stream.json": _ws(md.parse_trade),
-    "python_tests/http_responses/http_futures_market_depth.json": md.parse_rest_depth,
-    "python_tests/http_responses/http_spot_market_depth.json": md.parse_rest_depth,
-    "rust_test_data/spot/http_json/depth_response.json": md.parse_rest_depth,
     "python_tests/http_responses/http_futures_market_klines.json": _klines,
     "python_tests/http_responses/http_spot_market_klines.json": _klines,
     "python_tests/http_responses/http_futures_market_continuous_klines.json": _klines,
@@ -213,8 +204,15 @@ PARSED: dict[str, Callable[[Any], Any]] = {
 }
 
 _USER_DATA = "user data, not market data: actors/binance/userdata.py reads it"
-#: Fixtures the file patterns catch that are not market data tern turns into events.
+_REST_DEPTH = (
+    "REST depth snapshot: actors/binance/book.py parse_depth_snapshot reads it "
+    "(tests/binance/test_book.py)"
+)
+#: Fixtures the file patterns catch that this module does not read, and why.
 NOT_PARSED: dict[str, str] = {
+    "python_tests/http_responses/http_futures_market_depth.json": _REST_DEPTH,
+    "python_tests/http_responses/http_spot_market_depth.json": _REST_DEPTH,
+    "rust_test_data/spot/http_json/depth_response.json": _REST_DEPTH,
     "python_tests/ws_messages/ws_futures_order_update_trade_reduce_only_qty.json": _USER_DATA,
     "python_tests/ws_messages/ws_futures_trade_lite.json": _USER_DATA,
     **{
@@ -507,71 +505,33 @@ def test_premium_index_and_funding_history():
     ]
 
 
-def test_depth_diff_and_deltas():
-    diff = md.parse_depth_diff(_data(WS / "ws_futures_depth_update.json"))
-    assert isinstance(diff, DepthDiff)
-    assert (diff.symbol, diff.first_update_id, diff.update_id, diff.previous_update_id) == (
-        "BTCUSDT",
-        390497796,
-        390497878,
-        390497794,
-    )
-    assert (diff.event_time_ms, diff.transaction_time_ms) == (1571889248277, 1571889248276)
-    assert (diff.bids[0], diff.asks[-1]) == (("7403.89", "0.002"), ("7407.20", "0.175"))
-    assert len(diff.bids) == len(diff.asks) == 5
-    deltas = md.book_deltas(diff, CLIENT, IID)
-    assert (deltas.first_update_id, deltas.update_id, deltas.ts_event_ms) == (
-        390497796,
-        390497878,
-        1571889248277,
-    )
-    assert deltas.bids[1] == (Decimal("7403.90"), Decimal("3.906"))
-    assert str(deltas.bids[1][0]) == "7403.90"
-    spot = {"e": "depthUpdate", "E": 5, "s": "BNBBTC", "U": 157, "u": 160, "b": [], "a": []}
-    spot_diff = md.parse_depth_diff(spot)
-    assert (spot_diff.previous_update_id, spot_diff.transaction_time_ms) == (None, None)
-    with pytest.raises(MarketDataError, match="'U' must be at most u"):
-        md.parse_depth_diff({**spot, "U": 161})
-
-
-def test_depth_snapshots_rest_and_partial():
-    spot = md.parse_rest_depth((HTTP / "http_spot_market_depth.json").read_bytes())
-    assert isinstance(spot, DepthSnapshot)
-    assert (spot.update_id, spot.event_time_ms, len(spot.asks)) == (14527958487, None, 10)
-    assert spot.bids[0] == ("60650.00000000", "0.00213000")
-    futures = md.parse_rest_depth((HTTP / "http_futures_market_depth.json").read_bytes())
-    assert (futures.event_time_ms, futures.transaction_time_ms) == (1589436922972, 1589436922959)
-    event = md.book_snapshot(futures, CLIENT, IID)
-    assert event == BookSnapshot(
-        client=CLIENT,
-        instrument_id=IID,
-        update_id=1027024,
-        bids=((Decimal("4.00000000"), Decimal("431.00000000")),),
-        asks=((Decimal("4.00000200"), Decimal("12.00000000")),),
-        ts_event_ms=1589436922972,
-    )
+def test_partial_depth_spot_and_futures():
     partial_spot = {"lastUpdateId": 160, "bids": [["0.0024", "10"]], "asks": [["0.0026", "100"]]}
     snapshot = md.parse_partial_depth(partial_spot, CLIENT, IID)
     assert (snapshot.update_id, snapshot.ts_event_ms) == (160, None)
     assert snapshot.asks == ((Decimal("0.0026"), Decimal("100")),)
     partial_futures = md.parse_partial_depth(_data(WS / "ws_futures_depth_update.json"), "c", IID)
-    assert (partial_futures.update_id, partial_futures.ts_event_ms) == (390497878, 1571889248277)
-    assert partial_futures.bids[0] == (Decimal("7403.89"), Decimal("0.002"))
-
-
-def test_depth_structures_feed_the_book():
-    sync = DepthSync("BTCUSDT", SequenceRule.FUTURES)
-    first = {"e": "depthUpdate", "E": 1, "T": 1, "s": "BTCUSDT", "U": 5, "u": 8, "pu": 4}
-    assert isinstance(
-        sync.apply_diff(md.parse_depth_diff({**first, "b": [["10.0", "1"]], "a": []})), Buffered
+    assert partial_futures == BookSnapshot(
+        client="c",
+        instrument_id=IID,
+        update_id=390497878,
+        bids=tuple(
+            (Decimal(price), Decimal(size))
+            for price, size in (
+                *(("7403.89", "0.002"), ("7403.90", "3.906"), ("7404.00", "1.428")),
+                *(("7404.85", "5.239"), ("7405.43", "2.562")),
+            )
+        ),
+        asks=tuple(
+            (Decimal(price), Decimal(size))
+            for price, size in (
+                *(("7405.96", "3.340"), ("7406.63", "4.525"), ("7407.08", "2.475")),
+                *(("7407.15", "4.800"), ("7407.20", "0.175")),
+            )
+        ),
+        ts_event_ms=1571889248277,
     )
-    snapshot = md.parse_rest_depth(
-        '{"lastUpdateId": 6, "E": 1, "T": 1, "bids": [["9.5", "2"]], "asks": [["11", "3"]]}'
-    )
-    assert isinstance(sync.apply_snapshot(snapshot), Synced)
-    second = {**first, "U": 9, "u": 12, "pu": 8, "b": [["10.0", "0"]], "a": [["10.5", "1"]]}
-    assert isinstance(sync.apply_diff(md.parse_depth_diff(second)), Applied)
-    assert sync.update_id == 12
+    assert str(partial_futures.bids[1][0]) == "7403.90"
 
 
 # ------------------------------------------------------------------------------ instruments
@@ -638,8 +598,8 @@ def test_error_names_kind_field_and_truncated_value():
         md.parse_kline({"e": "kline", "k": []}, CLIENT, IID)
     with pytest.raises(MarketDataError, match=r"klines payload: field '\[0\]' must be an array"):
         md.parse_rest_klines([[1, "2"]], CLIENT, IID, "1m")
-    with pytest.raises(MarketDataError, match="depth payload: the payload must be JSON text"):
-        md.parse_rest_depth("<html>502 Bad Gateway</html>")
+    with pytest.raises(MarketDataError, match="klines payload: the payload must be JSON text"):
+        md.parse_rest_klines("<html>502 Bad Gateway</html>", CLIENT, IID, "1m")
     with pytest.raises(MarketDataError, match="'e' must be 'trade'; got str 'aggTrade'"):
         md.parse_trade({"e": "aggTrade"}, CLIENT, IID)
 
@@ -656,12 +616,13 @@ def test_numbers_must_be_finite_decimal_strings(junk):
 @pytest.mark.parametrize(
     "level", [["1"], ["1", "2", "3"], [1, "2"], ["1", None], ["-1", "1"], ["1", "-0"], ["x", "1"]]
 )
-def test_depth_levels_are_two_non_negative_decimal_strings(level):
-    payload = {"e": "depthUpdate", "E": 1, "s": "X", "U": 1, "u": 2, "b": [level], "a": []}
+def test_partial_depth_levels_are_two_non_negative_decimal_strings(level):
+    futures = {"e": "depthUpdate", "E": 1, "s": "X", "U": 1, "u": 2, "b": [level], "a": []}
     with pytest.raises(MarketDataError, match="'b' must be \\[price, size\\]"):
-        md.parse_depth_diff(payload)
-    with pytest.raises(MarketDataError):
-        md.book_snapshot(DepthSnapshot(update_id=1, bids=(tuple(level),)), CLIENT, IID)
+        md.parse_partial_depth(futures, CLIENT, IID)
+    spot = {"lastUpdateId": 2, "bids": [], "asks": [level]}
+    with pytest.raises(MarketDataError, match="'asks' must be \\[price, size\\]"):
+        md.parse_partial_depth(spot, CLIENT, IID)
 
 
 # ------------------------------------------------------------------------- the local venue
@@ -716,21 +677,6 @@ def test_local_venue_payloads_parse(product):
     assert parsed_quote.ask_price == price + 1
     assert parsed_quote.ts_event_ms == (None if product == "spot" else 12)
     levels = {"bids": [(price, size)], "asks": [(price + 1, Decimal(0))]}
-    depth = payloads.depth_update_event(
-        product,
-        symbol="BTCUSDT",
-        event_time=13,
-        transaction_time=13,
-        first_update_id=20,
-        final_update_id=25,
-        previous_final_update_id=19,
-        precision=precision,
-        **levels,
-    )
-    diff = md.parse_depth_diff(depth)
-    assert (diff.first_update_id, diff.update_id) == (20, 25)
-    assert diff.previous_update_id == (None if product == "spot" else 19)
-    assert md.book_deltas(diff, CLIENT, IID).asks == ((price + 1, Decimal(0)),)
     partial = payloads.partial_depth_event(
         product,
         symbol="BTCUSDT",
@@ -742,17 +688,8 @@ def test_local_venue_payloads_parse(product):
         precision=precision,
         **levels,
     )
-    assert md.parse_partial_depth(partial, CLIENT, IID).update_id == 25
-    snapshot = payloads.depth_snapshot(
-        product,
-        symbol="BTCUSDT",
-        last_update_id=30,
-        event_time=14,
-        transaction_time=14,
-        precision=precision,
-        **levels,
-    )
-    assert md.parse_rest_depth(snapshot).update_id == 30
+    book = md.parse_partial_depth(partial, CLIENT, IID)
+    assert (book.update_id, book.asks) == (25, ((price + 1, Decimal(0)),))
     kline = {
         "open_time": 60_000,
         "close_time": 119_999,
@@ -904,8 +841,6 @@ class Case:
 
     def build(self, draw: st.DrawFn) -> Any:
         values = {key: _value(draw, tag) for key, tag in self.fields.items()}
-        if self.name == "depthUpdate" and values["U"] > values["u"]:
-            values["U"], values["u"] = values["u"], values["U"]
         if self.nested:
             return {**self.constants, self.nested: {**values, "x": True, "i": "1m"}}
         if self.rows == "list":
@@ -983,15 +918,6 @@ def _check_mark(result: tuple[Any, ...], values: dict[str, Any]) -> None:
         _exact(funding.rate, values["r"])
 
 
-def _check_diff(diff: DepthDiff, values: dict[str, Any]) -> None:
-    assert diff.bids == tuple(map(tuple, values["b"]))
-    assert diff.asks == tuple(map(tuple, values["a"]))
-    deltas = md.book_deltas(diff, CLIENT, IID)
-    for (price, size), (price_text, size_text) in zip(deltas.bids, values["b"], strict=True):
-        _exact(price, price_text)
-        _exact(size, size_text)
-
-
 def _check_book(snapshot: BookSnapshot, values: dict[str, Any]) -> None:
     bids = values["b"] if "b" in values else values["bids"]
     asks = values["a"] if "a" in values else values["asks"]
@@ -1000,11 +926,6 @@ def _check_book(snapshot: BookSnapshot, values: dict[str, Any]) -> None:
         for (price, size), (price_text, size_text) in zip(side, texts, strict=True):
             _exact(price, price_text)
             _exact(size, size_text)
-
-
-def _check_rest_depth(snapshot: DepthSnapshot, values: dict[str, Any]) -> None:
-    assert snapshot.bids == tuple(map(tuple, values["bids"]))
-    assert snapshot.asks == tuple(map(tuple, values["asks"]))
 
 
 LOOKUP = {"BTCUSDT": IID}
@@ -1075,14 +996,6 @@ CASES = [
         check=_check_mark,
     ),
     Case(
-        "depthUpdate",
-        md.parse_depth_diff,
-        {"E": INT, "s": TEXT, "U": INT, "u": INT, "pu": INT, "T": INT, "b": LEVELS, "a": LEVELS},
-        {"e": "depthUpdate"},
-        optional=frozenset({"pu", "T"}),
-        check=_check_diff,
-    ),
-    Case(
         "spot partial depth",
         _with(md.parse_partial_depth),
         {"lastUpdateId": INT, "bids": LEVELS, "asks": LEVELS},
@@ -1094,13 +1007,6 @@ CASES = [
         {"E": INT, "u": INT, "b": LEVELS, "a": LEVELS},
         {"e": "depthUpdate", "U": 1, "pu": 0},
         check=_check_book,
-    ),
-    Case(
-        "rest depth",
-        md.parse_rest_depth,
-        {"lastUpdateId": INT, "bids": LEVELS, "asks": LEVELS, "E": INT, "T": INT},
-        optional=frozenset({"E", "T"}),
-        check=_check_rest_depth,
     ),
     Case(
         "rest klines",
