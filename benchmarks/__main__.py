@@ -110,6 +110,9 @@ def main() -> int:
             continue
         measured = tuple(bench() for _ in range(max(1, min(args.runs, 3))))
         results.append(Result(name, "µs", measured, target, note, lower_is_better=True))
+    if not results:
+        print(f"no benchmark name contains {args.only!r}", file=sys.stderr)
+        return 2
     width = max(len(r.name) for r in results)
     missed = 0
     for result in results:
