@@ -8,15 +8,18 @@ the supervised actors in order. Stop order: ask the actors to stop (bounded grac
 A session stops on SIGINT/SIGTERM, after ``seconds`` when given, or when the supervisor gives
 up on an actor (escalation); the journal is flushed in every case.
 
-**The garbage collector.** A session's process holds a few hundred thousand long-lived objects
-once it has started (modules, classes, the converter's generated code, configuration), and
-CPython's full collections walk all of them: ~50 ms pauses, a few a second under a market-data
-firehose, each one a latency spike for every frame in flight. With ``settle_collector``
-(what ``tern run`` and ``tern demo`` do) the session calls :func:`freeze_survivors` once every
-actor serves: one collection, then :func:`gc.freeze` moves the survivors out of the collector's
-sight for the rest of the session. Frozen objects are still freed by reference counting; only
-a reference cycle that was alive at that moment and dies later is never reclaimed, which for
-start-up objects is nothing worth a pause. ``gc.unfreeze`` runs when the session ends.
+**The garbage collector.** A started session's process holds some 50-70 thousand long-lived
+objects (modules, classes, the codec's generated code, configuration), and each full
+collection of CPython's cyclic collector walks them all, along with everything else alive:
+40-50 ms pauses under a market-data firehose, each one a latency spike for every frame in
+flight. With ``settle_collector`` (what ``tern run`` and ``tern demo`` do) the session calls
+:func:`freeze_survivors` once the journal is open and before any actor exists: one collection,
+then :func:`gc.freeze` moves the survivors out of the collector's sight. Frozen objects are
+still freed by reference counting; only a reference cycle alive at that moment and dead later
+is never reclaimed, and start-up objects do not die. Actors are created after the freeze, so
+a failed actor's incarnation (which a traceback cycle holds) is collected as usual.
+``gc.unfreeze`` runs when the session ends. ``gc.unfreeze`` is process-wide, so a process that
+had frozen objects of its own before the session is left alone (no settle, no unfreeze).
 """
 
 from __future__ import annotations
@@ -204,8 +207,9 @@ async def run_session(
         extra_children: more supervised actors, started after the configured ones.
         on_started: called with the bus once every actor is serving.
         stop_when: an orderly, clean stop once this event is set (embedding, tests).
-        settle_collector: freeze the objects alive once every actor serves (see the module
-            docstring); for a process that runs one session, as ``tern run`` does.
+        settle_collector: freeze the objects alive before the actors start (see the module
+            docstring); for a process that runs one session, as ``tern run`` does. Ignored
+            when the process already has frozen objects.
 
     Raises:
         events.journal.JournalError: the journal cannot be opened (locked, corrupt).
@@ -268,11 +272,15 @@ async def run_session(
             if stop_when is not None:
                 nursery.start_soon(_stop_when, stop, stop_when)
 
+            if settle_collector and gc.get_freeze_count() == 0:
+                # Before any actor exists: an actor's instances and coroutine frames must stay
+                # collectable, or a restarted actor's first incarnation (a failure's traceback
+                # cycle holds it) would never be freed, with everything it had built.
+                freeze_survivors()
+                frozen.append(True)
+
             async def start_children() -> None:
                 await nursery.start(supervisor.run, children)
-                if settle_collector and not stop.event.is_set():
-                    freeze_survivors()
-                    frozen.append(True)
                 if on_started is not None and not stop.event.is_set():
                     on_started(bus)
 

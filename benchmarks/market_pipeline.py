@@ -476,6 +476,8 @@ async def _session(
                 durable=True,
             )
             assert session_seq is not None
+            if collector == "session":
+                freeze_survivors()  # where a session does: journal open, no actor yet
             setup = bus.subscribe(
                 "bench-setup", tags=(SubscribeStreams.TAG, BookResynced.TAG), from_seq=session_seq
             )
@@ -502,8 +504,6 @@ async def _session(
             await nursery.start(strategy.run, context(strategy.name, session_seq))
             probe_strategy = strategy.actor
             assert isinstance(probe_strategy, _ProbeStrategy)
-            if collector == "session":
-                freeze_survivors()  # where a session does: every actor serves, no book yet
 
             def inject(number: int) -> bool:
                 client, connection, text = feed.frames[number]
@@ -654,7 +654,7 @@ def run(
     warm-up, or (``rate`` None) closed loop for ``seconds`` including it.
 
     ``collector``: ``session`` does what ``tern run`` does
-    (:func:`actors.runtime.freeze_survivors` once every actor serves, before any book);
+    (:func:`actors.runtime.freeze_survivors` once the journal is open, before any actor);
     ``plain`` leaves the collector alone (a session run without ``settle_collector``);
     ``freeze`` freezes once the books are synced too; ``off`` disables it while frames flow
     (to see what it costs).

@@ -875,10 +875,12 @@ class DepthSync:
             except KeyError:
                 pass  # the general path says what is missing
             else:
+                transaction_time = payload.get("T")
                 if (
                     type(first) is int
                     and type(last) is int
                     and type(event_time) is int
+                    and (transaction_time is None or type(transaction_time) is int)
                     and first <= last
                     and last >= (expect + 1 if self._futures else expect)
                 ):
@@ -894,7 +896,7 @@ class DepthSync:
                         bids=bids,
                         asks=asks,
                         event_time_ms=event_time,
-                        transaction_time_ms=payload.get("T"),
+                        transaction_time_ms=transaction_time,
                     )
         return self.apply_diff(DepthDiff.from_payload(payload))
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from decimal import Decimal
+from typing import Any, ClassVar
 
 from actors.base import FoldActor
 from actors.strategy import Strategy
@@ -28,6 +30,16 @@ class EchoOrders(Strategy):
             price=event.price,
             client_tag=f"echo-{event.step}-{event.symbol}",
         )
+
+
+class TrackedEchoOrders(EchoOrders):
+    """:class:`EchoOrders` that records a weak reference to every instance (incarnation)."""
+
+    instances: ClassVar[list[weakref.ref[TrackedEchoOrders]]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        TrackedEchoOrders.instances.append(weakref.ref(self))
 
 
 class AlwaysFails(Strategy):

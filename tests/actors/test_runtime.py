@@ -241,7 +241,7 @@ async def test_a_settled_session_freezes_its_start_up_objects_once_every_actor_s
         on_started=lambda bus: seen.append(gc.get_freeze_count()),
     )
     assert result.clean
-    # Frozen before on_started ran (every actor serving), thawed once the session ended.
+    # Frozen while the actors served, thawed once the session ended.
     assert len(seen) == 1
     assert seen[0] > 0
     assert gc.get_freeze_count() == 0
@@ -258,3 +258,65 @@ async def test_an_unsettled_session_leaves_the_collector_alone(autojump_clock, t
         on_started=lambda bus: seen.append(gc.get_freeze_count()),
     )
     assert seen == [0]
+
+
+async def test_a_settled_session_still_collects_a_restarted_actors_old_incarnation(
+    autojump_clock, tmp_path
+) -> None:
+    # A failure's traceback cycle holds the failed incarnation: only the collector frees it,
+    # so it must not have been frozen (the freeze happens before any actor exists).
+    from tests.actors.sample_strategies import TrackedEchoOrders
+
+    TrackedEchoOrders.instances.clear()
+    data = session_config(tmp_path, strategies=[echo(fail_steps=[2])])
+    data["strategies"][0]["class"] = "tests.actors.sample_strategies:TrackedEchoOrders"
+    config = config_from_dict(data)
+    alive: list[list[bool]] = []
+
+    async def look() -> None:
+        await trio.sleep(1.0)
+        gc.collect()
+        alive.append([ref() is not None for ref in TrackedEchoOrders.instances])
+        done.set()
+
+    done = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(look)
+        result = await run_session(
+            config,
+            store=MemoryJournalStore(),
+            handle_signals=False,
+            stop_when=done,
+            settle_collector=True,
+        )
+    # The first incarnation (alive when a freeze after the start would have run) is gone; the
+    # serving one is not. (The latest failure may still be held for its report.)
+    assert result.restarts["echo"] >= 1
+    assert len(alive) == 1
+    assert alive[0][0] is False
+    assert alive[0][-1] is True
+
+
+async def test_a_process_that_froze_objects_itself_is_left_alone(autojump_clock, tmp_path) -> None:
+    seen: list[int] = []
+    config = config_from_dict(session_config(tmp_path))
+    ballast = [[n] for n in range(10)]
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        await run_session(
+            config,
+            store=MemoryJournalStore(),
+            seconds=0.5,
+            handle_signals=False,
+            settle_collector=True,
+            on_started=lambda bus: seen.append(gc.get_freeze_count()),
+        )
+        # Not settled (the count did not grow; frozen objects may still die) and not thawed
+        # (the caller's freeze stands).
+        assert len(seen) == 1
+        assert 0 < seen[0] <= before
+        assert 0 < gc.get_freeze_count() <= before
+    finally:
+        gc.unfreeze()
+    assert ballast

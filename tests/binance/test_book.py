@@ -1525,6 +1525,9 @@ def test_the_fast_path_refuses_what_the_general_path_refuses() -> None:
     good = {"e": "depthUpdate", "E": 2, "T": 2, "s": "BTCUSDT", "U": 12, "u": 12, "pu": 11}
     with pytest.raises(ValueError, match="E"):
         sync.apply_frame(orjson.dumps({**good, "E": "now", "b": [], "a": []}))
+    with pytest.raises(ValueError, match="'T'"):
+        sync.apply_frame(orjson.dumps({**good, "T": "then", "b": [], "a": []}))
+    assert sync.update_id == 11  # nothing applied
     outcome = sync.apply_frame(orjson.dumps({**good, "b": ["12"], "a": []}))
     assert isinstance(outcome, NeedSnapshot)
     assert sync.book.best_bid() is None  # stale: emptied, never "price 1 size 2"
