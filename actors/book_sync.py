@@ -54,6 +54,7 @@ from actors.binance.book import (
 from actors.binance.market_data import (
     MarketDataError,
     StreamNameError,
+    level_number,
     parse_frame,
     parse_partial_depth,
     stream_name,
@@ -115,7 +116,9 @@ _PREFIX = '{"stream":"'
 #: Lost connections remembered (their late frames are ignored); connection names are unique.
 _LOST_KEPT = 4096
 #: Decimals of the price and size strings seen lately: a book's levels repeat the same few
-#: thousand strings, and a dict hit costs a quarter of ``Decimal(text)``. Cleared when full.
+#: thousand strings, and a dict hit costs a quarter of ``Decimal(text)``. Only strings in
+#: Binance's notation get in (:func:`~actors.binance.market_data.level_number`), so a hit is
+#: a string already checked. Cleared when full.
 _DECIMALS: dict[str, Decimal] = {}
 _DECIMALS_MAX = 262_144
 
@@ -123,14 +126,19 @@ _DECIMALS_MAX = 262_144
 def _decimal(text: str) -> Decimal:
     value = _DECIMALS.get(text)
     if value is None:
+        value = level_number(text)
+        if value is None:
+            raise ValueError(f"malformed level: {text!r} is not a decimal in Binance's notation")
         if len(_DECIMALS) >= _DECIMALS_MAX:
             _DECIMALS.clear()
-        value = _DECIMALS[text] = Decimal(text)
+        _DECIMALS[text] = value
     return value
 
 
 def _decimal_levels(levels: Sequence[Sequence[str]]) -> tuple[tuple[Decimal, Decimal], ...]:
-    """``[[price, size], ...]`` strings as exact Decimal pairs (cached, see :data:`_DECIMALS`)."""
+    """``[[price, size], ...]`` strings as exact Decimal pairs (cached, see :data:`_DECIMALS`);
+    ``ValueError`` for a string not in Binance's notation (the book reads numbers as
+    ``float()`` does, which takes more)."""
     cache = _DECIMALS
     out = []
     for price, size in levels:
@@ -166,6 +174,8 @@ class _Book:
     generation: int = 0
     #: Partial depth: the update id of the last snapshot published (older frames are late).
     partial_id: int | None = None
+    #: Full depth: the update id the published book is at (its last snapshot or deltas).
+    published_id: int | None = None
 
 
 class BookSyncActor(FoldActor):
@@ -359,14 +369,26 @@ class BookSyncActor(FoldActor):
         return ()
 
     def _applied(self, book: _Book, applied: Applied) -> list[Event]:
+        try:
+            bids = _decimal_levels(applied.bids)
+            asks = _decimal_levels(applied.asks)
+        except ValueError as exc:
+            # The book took it (it reads numbers as float() does); nothing is published from
+            # a book holding a level that Binance would never send.
+            assert book.sync is not None
+            outcome = book.sync.discard(
+                f"malformed depth diff {applied.first_update_id}..{applied.update_id}: {exc}"
+            )
+            return self._need(book, outcome.reason, outcome.attempts, book.published_id)
+        book.published_id = applied.update_id
         out: list[Event] = [
             BookDeltas(
                 client=book.client.name,
                 instrument_id=book.instrument_id,
                 first_update_id=applied.first_update_id,
                 update_id=applied.update_id,
-                bids=_decimal_levels(applied.bids),
-                asks=_decimal_levels(applied.asks),
+                bids=bids,
+                asks=asks,
                 ts_event_ms=applied.event_time_ms,
             )
         ]
@@ -446,6 +468,8 @@ class BookSyncActor(FoldActor):
         else:
             try:
                 snapshot = parse_depth_snapshot(response.body)
+                _decimal_levels(snapshot.bids)  # Binance's notation, before the book takes it
+                _decimal_levels(snapshot.asks)
             except ValueError as exc:
                 outcome = sync.snapshot_failed(f"snapshot not understood: {exc}")
             else:
@@ -460,7 +484,13 @@ class BookSyncActor(FoldActor):
 
     def _synced(self, book: _Book, synced: Synced) -> list[Event]:
         assert book.sync is not None
-        bids, asks = book.sync.book.levels(decimals=True)
+        try:
+            # The snapshot's levels were checked; the buffered diffs replayed onto it were not.
+            bids, asks = (_decimal_levels(side) for side in book.sync.book.levels())
+        except ValueError as exc:
+            outcome = book.sync.discard(f"malformed depth diff replayed at sync: {exc}")
+            return self._need(book, outcome.reason, outcome.attempts, None)
+        book.published_id = synced.update_id
         book.stale_reported = False
         book.top = (None, None)
         out: list[Event] = [
@@ -468,8 +498,8 @@ class BookSyncActor(FoldActor):
                 client=book.client.name,
                 instrument_id=book.instrument_id,
                 update_id=synced.update_id,
-                bids=tuple(bids),
-                asks=tuple(asks),
+                bids=bids,
+                asks=asks,
             ),
             BookResynced(
                 client=book.client.name,

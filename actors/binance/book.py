@@ -87,8 +87,12 @@ market payloads, partial depth included). They check the shape: each field and i
 ``U <= u``, levels that are lists of two strings; anything else raises ``ValueError`` naming
 the field. A level's strings are read as numbers exactly once, when the book applies them:
 :meth:`OrderBook.apply` and :meth:`OrderBook.replace` raise ``ValueError`` for a price that is
-not a positive finite decimal or a size that is not a non-negative one, and :class:`DepthSync`
-turns that into a stale book (:class:`NeedSnapshot`), never a wrong one.
+not a positive finite number or a size that is not a non-negative one, and :class:`DepthSync`
+turns that into a stale book (:class:`NeedSnapshot`), never a wrong one. The book reads
+numbers as ``float()`` and ``Decimal()`` do, which also take spellings Binance never writes
+(``" 1"``, ``"1_0"``, ``"1e2"``); the value is the same everywhere, and the book-sync actor
+refuses such a level before it publishes anything
+(:func:`actors.binance.market_data.level_number`, then :meth:`DepthSync.discard`).
 """
 
 from __future__ import annotations
@@ -1111,6 +1115,13 @@ class DepthSync:
     def stream_interrupted(self, reason: str) -> NeedSnapshot:
         """The stream reconnected or lost frames: discard the book and the buffer."""
         return self._lose(f"stream interrupted: {reason}", None)
+
+    def discard(self, reason: str) -> NeedSnapshot:
+        """The caller cannot use the book (say a level it applied is not in Binance's
+        notation): discard the book and the buffer. Counts an attempt, so that a venue that
+        keeps sending such levels meets the caller's backoff."""
+        self._attempts += 1
+        return self._lose(reason, None)
 
     def _fault(self, reason: str) -> NeedSnapshot:
         """A snapshot fault while not in sync: the buffer stays, the book stays empty."""

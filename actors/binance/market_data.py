@@ -109,6 +109,7 @@ __all__ = [
     "MarketDataError",
     "StreamNameError",
     "StreamRules",
+    "level_number",
     "parse_agg_trade",
     "parse_book_ticker",
     "parse_frame",
@@ -417,21 +418,33 @@ def _event(payload: Mapping[str, Any], name: str) -> None:
         raise _Malformed("e", value, repr(name))
 
 
+def level_number(text: object) -> Decimal | None:
+    """The exact value of one of a level's strings (price or size) when it is written as
+    Binance writes them: ASCII digits with at most one decimal point; None for anything else,
+    such as a sign, an exponent, surrounding whitespace, underscores or other scripts' digits
+    (``Decimal()`` and ``float()`` accept all of those; Binance sends none). The one rule for
+    every depth level tern publishes."""
+    if (
+        type(text) is str
+        and text.isascii()
+        and text[:1] != "+"
+        and "e" not in text
+        and "E" not in text
+    ):
+        number = _to_decimal(text)
+        if number.is_finite() and not number.is_signed():
+            return number
+    return None
+
+
 def _level(level: object, key: str) -> tuple[Decimal, Decimal]:
-    """One ``[price, size]`` level as the exact values of Binance's two strings, both
-    non-negative finite decimals."""
+    """One ``[price, size]`` level as the exact values of Binance's two strings (see
+    :func:`level_number`)."""
     if (type(level) is list or type(level) is tuple) and len(level) == 2:
-        price, size = level
-        if type(price) is str and type(size) is str:
-            price_number = _to_decimal(price)
-            size_number = _to_decimal(size)
-            if (
-                price_number.is_finite()
-                and size_number.is_finite()
-                and not price_number.is_signed()
-                and not size_number.is_signed()
-            ):
-                return price_number, size_number
+        price = level_number(level[0])
+        size = level_number(level[1])
+        if price is not None and size is not None:
+            return price, size
     raise _Malformed(key, level, _LEVEL)
 
 

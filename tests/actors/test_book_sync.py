@@ -563,6 +563,11 @@ def test_failed_snapshots_back_off_doubling_capped_with_jitter() -> None:
         ("ok", "[1, 2]", "not understood"),
         ("ok", '{"lastUpdateId": 100, "bids": [], "asks": []}', "empty snapshot"),
         ("ok", '{"lastUpdateId": 100, "bids": [["abc", "1"]], "asks": []}', "malformed"),
+        # Numbers float() and Decimal() read but Binance never writes.
+        ("ok", '{"lastUpdateId": 100, "bids": [[" 100.00", "1"]], "asks": []}', "' 100.00'"),
+        ("ok", '{"lastUpdateId": 100, "bids": [["100.00", "1_0"]], "asks": []}', "'1_0'"),
+        ("ok", '{"lastUpdateId": 100, "bids": [], "asks": [["1e2", "1"]]}', "'1e2'"),
+        ("ok", '{"lastUpdateId": 100, "bids": [], "asks": [["101.00", "-0"]]}', "'-0'"),
         ("ok", '{"lastUpdateId": 100, "bids": [["1", "2", "3"]], "asks": []}', "not understood"),
         ("ok", '{"lastUpdateId": "100", "bids": [], "asks": [["1", "1"]]}', "not understood"),
         ("ok", '{"lastUpdateId": 50, "bids": [["1", "1"]], "asks": []}', "does not reach"),
@@ -709,6 +714,43 @@ def test_a_level_that_is_not_a_number_makes_the_book_stale() -> None:
         synced(fold)
         data = {**depth_data("BTCUSDT", 102, 102), "b": levels}
         assert tags(fold.frame(wrap(STREAM, data))) == ["book.stale", "rest.request"], levels
+
+
+#: Numbers ``float()`` and ``Decimal()`` read (the book takes them) but Binance never writes.
+NOT_BINANCE_NUMBERS = [" 99.00", "99.00 ", "9_9.00", "+99.00", "9.9e1", "\u0669\u0669", "-0"]
+
+
+@pytest.mark.parametrize("text", NOT_BINANCE_NUMBERS)
+@pytest.mark.parametrize("where", ["price", "size"])
+def test_a_level_outside_binances_notation_makes_the_book_stale_and_publishes_nothing(
+    text: str, where: str
+) -> None:
+    if where == "price" and text == "-0":
+        return  # not a positive price: the book itself refuses it (the test above)
+    level = (text, "1.000") if where == "price" else ("99.00", text)
+    fold = Fold()
+    synced(fold)
+    out = fold.diff(102, 102, bids=(level,))
+    assert tags(out) == ["book.stale", "timer.schedule"]
+    assert "malformed depth diff 102..102" in out[0].reason
+    assert repr(text) in out[0].reason
+    assert out[0].update_id == 101  # the last id published; nothing of 102 was
+    assert fold.actor.books[("spot", SPOT_ID)].sync.book.depth == (0, 0)
+    # A counted attempt: the timer waits, then the next diff asks and the book resyncs.
+    assert fold.fire(out[1]) == []
+    (request,) = of(RestRequest, fold.diff(103, 103))
+    assert tags(fold.answer(request, 102, BIDS, ASKS))[:2] == ["book.snapshot", "book.resynced"]
+
+
+def test_a_buffered_diff_outside_binances_notation_is_caught_when_replayed() -> None:
+    fold = Fold()
+    fold.subscribe()
+    (request,) = of(RestRequest, fold.diff(101, 101, bids=(("99.00", "1_000"),)))
+    out = fold.answer(request, 100, BIDS, ASKS)
+    assert tags(out) == ["book.stale", "timer.schedule"]
+    assert "replayed at sync" in out[0].reason
+    assert "'1_000'" in out[0].reason
+    assert fold.actor.books[("spot", SPOT_ID)].sync.book.depth == (0, 0)
 
 
 # ----------------------------------------------------------------------- partial depth

@@ -7,6 +7,7 @@ fixtures, malformed and random payloads are tested in tests/binance/test_book.py
 from __future__ import annotations
 
 import contextlib
+import re
 import string
 from collections.abc import Callable
 from decimal import Decimal
@@ -614,7 +615,22 @@ def test_numbers_must_be_finite_decimal_strings(junk):
 
 
 @pytest.mark.parametrize(
-    "level", [["1"], ["1", "2", "3"], [1, "2"], ["1", None], ["-1", "1"], ["1", "-0"], ["x", "1"]]
+    "level",
+    [
+        ["1"],
+        ["1", "2", "3"],
+        [1, "2"],
+        ["1", None],
+        ["-1", "1"],
+        ["1", "-0"],
+        ["x", "1"],
+        ["+1", "1"],
+        ["1e2", "1"],
+        ["1", "1E-2"],
+        [" 1", "1"],
+        ["1", "1_0"],
+        ["\u0661", "1"],
+    ],
 )
 def test_partial_depth_levels_are_two_non_negative_decimal_strings(level):
     futures = {"e": "depthUpdate", "E": 1, "s": "X", "U": 1, "u": 2, "b": [level], "a": []}
@@ -623,6 +639,30 @@ def test_partial_depth_levels_are_two_non_negative_decimal_strings(level):
     spot = {"lastUpdateId": 2, "bids": [], "asks": [level]}
     with pytest.raises(MarketDataError, match="'asks' must be \\[price, size\\]"):
         md.parse_partial_depth(spot, CLIENT, IID)
+
+
+#: Binance's notation for a level's price or size: ASCII digits, at most one decimal point.
+_PLAIN = re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+")
+
+
+@given(st.text(alphabet="0123456789.+-eE_ \u0661xnaNIfity", max_size=8) | st.text(max_size=6))
+def test_level_number_takes_exactly_binances_notation(text):
+    value = md.level_number(text)
+    if _PLAIN.fullmatch(text):
+        assert value == Decimal(text)
+        assert str(value) == str(Decimal(text))  # the same digits and exponent
+    else:
+        assert value is None
+
+
+@given(
+    st.decimals(min_value=0, allow_nan=False, allow_infinity=False, places=8).filter(
+        lambda number: not number.is_signed()
+    )
+)
+def test_level_number_reads_every_plain_decimal_exactly(number):
+    text = f"{number:f}"
+    assert md.level_number(text) == number
 
 
 # ------------------------------------------------------------------------- the local venue
