@@ -72,7 +72,8 @@ and (for numbers) one conversion per field through small helpers; a decimal is r
 non-trapping context (``create_decimal`` turns junk into NaN instead of raising), so one
 ``is_finite()`` test rejects junk, NaN and infinities at once. Failures are raised as one
 private exception and turned into :class:`MarketDataError` by a single handler per parser.
-Partial-depth levels are read as exact decimals, each checked to be non-negative.
+Partial-depth levels are read as exact decimals, each in Binance's notation
+(:func:`level_number`: digits and at most one point).
 """
 
 from __future__ import annotations
@@ -366,7 +367,7 @@ _BOOLEAN = "true or false"
 _STRING = "a string"
 _OBJECT = "a JSON object"
 _LEVELS = "a list of [price, size] decimal strings"
-_LEVEL = "[price, size]: non-negative decimal strings"
+_LEVEL = "[price, size]: decimal strings of digits and at most one point"
 
 
 def _decimal(payload: Mapping[str, Any], key: str) -> Decimal:
