@@ -4,8 +4,9 @@ book sync -> its events journaled -> the strategy's callback.
 A session-like setup in one process, on one trio thread: a file journal in a temporary
 directory with the default ``per_batch`` fsync, the bus, the
 :class:`~actors.connectivity.ConnectivityActor`'s frame pump, the
-:class:`~actors.book_sync.BookSyncActor` and a small strategy, both under
-:class:`~actors.fold.FoldRunner` as a session runs them. Nothing talks to a venue:
+:class:`~actors.book_sync.BookSyncActor`, the :class:`~actors.market_data.MarketDataActor`
+(which sees every frame, as in a session, and skips the depth ones) and a small strategy, each
+under :class:`~actors.fold.FoldRunner` as a session runs them. Nothing talks to a venue:
 
 * frames are injected at the connectivity boundary exactly as a
   :class:`~actors.binance.streams.StreamClient` hands them over: a
@@ -78,6 +79,7 @@ from actors.config import AccountType, ClientConfig
 from actors.connectivity import NAME as CONNECTIVITY
 from actors.connectivity import ConnectivityActor
 from actors.fold import FoldRunner
+from actors.market_data import MarketDataActor
 from actors.runtime import freeze_survivors
 from actors.strategy import Strategy
 from benchmarks import book_feed
@@ -496,6 +498,9 @@ async def _session(
                 lambda: _TimedBookSync(book_probe, now_ns, name=BOOK_SYNC, seed=0, clients=clients)
             )
             await nursery.start(book_sync.run, context(book_sync.name, session_seq))
+            # As in a session: the market-data actor sees every frame too (and skips depth).
+            market_data = FoldRunner(lambda: MarketDataActor(seed=0, clients=clients))
+            await nursery.start(market_data.run, context(market_data.name, session_seq))
             strategy = FoldRunner(
                 lambda: _ProbeStrategy(
                     "probe", seed=0, params={"books": books}, probe=strategy_probe
