@@ -18,7 +18,11 @@ and 200 days, since COIN-M answers the bars nearest the window's end) or aggrega
 (``aggTrades``) from ``start_ms`` to ``end_ms``, one page in flight at a time (so a long
 range never floods the limiter; connectivity's limiter paces the pages by weight), each page
 published as a ``market.history_chunk`` with how far it got, then one
-``market.history_done`` (with the count, or the error that ended it).
+``market.history_done`` (with the count, or the error that ended it). A kline still open on
+the server when its page was answered is not a bar yet: "now" is the answer's journal time
+plus the client's latest measured server clock offset (``clock.offset``, which connectivity
+journals), so a local clock behind the server's does not drop the newest closed bar, and one
+ahead does not publish an open one.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from actors.binance.market_data import (
 from actors.config import AccountType, ClientConfig
 from events.base import Envelope, Event
 from events.connectivity import (
+    ClockOffset,
     RestRequest,
     RestResponse,
     StreamFrame,
@@ -175,6 +180,7 @@ class MarketDataActor(FoldActor):
         RequestHistory.TAG,
         StreamFrame.TAG,
         RestResponse.TAG,
+        ClockOffset.TAG,
     )
 
     def __init__(
@@ -192,6 +198,8 @@ class MarketDataActor(FoldActor):
         self.history: dict[str, _History] = {}
         self.errors = 0
         self._now_ms = 0
+        #: Client -> the latest measured server clock offset (server - local, ms).
+        self.offsets: dict[str, int] = {}
 
     def handle(self, envelope: Envelope) -> Sequence[Event]:
         event = envelope.event
@@ -206,6 +214,8 @@ class MarketDataActor(FoldActor):
             return self._history_start(event)
         if isinstance(event, RestResponse) and event.call_id.startswith(f"{self.name}:h:"):
             return self._history_page(event)
+        if isinstance(event, ClockOffset):
+            self.offsets[event.client] = event.offset_ms
         return ()
 
     # -------------------------------------------------------------------- subscriptions
@@ -407,13 +417,14 @@ class MarketDataActor(FoldActor):
         try:
             if request.kind is DataKind.BARS:
                 assert request.interval is not None
-                # The kline still open when the answer was journaled is not a bar yet.
+                # The kline still open on the server when it answered is not a bar yet.
+                now_ms = self._now_ms + self.offsets.get(request.client, 0)
                 bars = parse_rest_klines(
                     response.body,
                     request.client,
                     request.instrument_id,
                     request.interval,
-                    now_ms=self._now_ms,
+                    now_ms=now_ms,
                 )
                 bars = tuple(
                     bar for bar in bars if state.next_ms <= bar.open_ms <= state.window_end
@@ -421,7 +432,7 @@ class MarketDataActor(FoldActor):
                 trades: tuple[Any, ...] = ()
                 # Nothing after the kline still open at the answer's time can be a bar yet.
                 step = _INTERVAL_MS[request.interval]
-                open_now = self._now_ms - self._now_ms % step if step <= _DAY_MS else self._now_ms
+                open_now = now_ms - now_ms % step if step <= _DAY_MS else now_ms
                 through = min(state.window_end, open_now - 1)
                 state.next_ms = state.window_end + 1
                 more = state.next_ms <= min(request.end_ms, open_now - 1)

@@ -22,6 +22,7 @@ from actors.config import AccountType, ClientConfig
 from actors.market_data import NAME, PAGE_LIMIT, MarketDataActor, symbol_of
 from events.base import Envelope, Event
 from events.connectivity import (
+    ClockOffset,
     RestRequest,
     RestResponse,
     StreamFrame,
@@ -644,6 +645,34 @@ def test_history_bars_leave_out_the_still_open_kline() -> None:
     chunk, done = fold.answer(request, [kline_row(T0 + i * MINUTE) for i in range(1000)])
     assert len(chunk.bars) == 999
     assert done.count == 999
+
+
+@pytest.mark.parametrize(
+    ("local_now", "offset_ms", "bars"),
+    [
+        # The local clock a minute behind: the kline of T0 + 10 min closed on the server.
+        (T0 + 10 * MINUTE + 5, 60_000, 11),
+        # A minute ahead: the kline of T0 + 10 min is still open on the server.
+        (T0 + 11 * MINUTE + 5, -60_000, 10),
+        # No offset measured yet: the journal's clock.
+        (T0 + 11 * MINUTE + 5, None, 11),
+    ],
+)
+def test_history_bars_judge_the_open_kline_by_the_servers_clock(
+    local_now: int, offset_ms: int | None, bars: int
+) -> None:
+    fold = Fold(COINM)
+    if offset_ms is not None:
+        fold.feed(ClockOffset(client="usdm", offset_ms=-offset_ms, rtt_ms=2, source="time"))
+        fold.feed(ClockOffset(client="coinm", offset_ms=offset_ms, rtt_ms=2, source="time"))
+    fold.now_ms = local_now
+    (request,) = fold.history(
+        DataKind.BARS, T0, T0 + 50 * MINUTE, instrument_id=COIN_ID, client="coinm", interval="1m"
+    )
+    chunk, done = fold.answer(request, [kline_row(T0 + i * MINUTE) for i in range(12)])
+    assert [bar.open_ms for bar in chunk.bars] == [T0 + i * MINUTE for i in range(bars)]
+    assert chunk.through_ms == T0 + bars * MINUTE - 1
+    assert done.count == bars
 
 
 def test_history_bars_of_an_empty_range() -> None:
