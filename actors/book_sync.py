@@ -49,6 +49,7 @@ from actors.binance.book import (
     SnapshotTooOld,
     Synced,
     SyncState,
+    parse_depth_frame,
     parse_depth_snapshot,
 )
 from actors.binance.market_data import (
@@ -150,6 +151,17 @@ def _decimal_levels(levels: Sequence[Sequence[str]]) -> tuple[tuple[Decimal, Dec
             q = _decimal(size)
         out.append((p, q))
     return tuple(out)
+
+
+def _unpublishable(text: str) -> str | None:
+    """Why a depth frame's levels could not be published (see :func:`_decimal`), or None."""
+    try:
+        diff = parse_depth_frame(text)
+        _decimal_levels(diff.bids)
+        _decimal_levels(diff.asks)
+    except ValueError as exc:
+        return f"malformed depth diff: {exc}"
+    return None
 
 
 @attrs.define(eq=False)
@@ -359,14 +371,27 @@ class BookSyncActor(FoldActor):
             return ()
         if type(outcome) is Applied:
             return self._applied(book, outcome)
+        if type(outcome) is Buffered or (type(outcome) is NeedSnapshot and sync.buffered):
+            # The diff waits in the buffer (to be replayed at the next sync): its levels must
+            # be publishable too. (Rare: only while the book is not in sync.)
+            fault = _unpublishable(text)
+            if fault is not None:
+                return self._discard(book, fault)
         if type(outcome) is Buffered:
             if book.asking is None and not book.waiting:
                 return [self._ask(book)]
             return ()
         if type(outcome) is NeedSnapshot:
             # A gap: the diff that revealed it is buffered, so a snapshot can be asked now.
-            return self._need(book, outcome.reason, outcome.attempts, outcome.update_id, now=True)
+            return self._need(book, outcome.reason, outcome.attempts, book.published_id, now=True)
         return ()
+
+    def _discard(self, book: _Book, reason: str) -> list[Event]:
+        """The book holds, or was about to replay, a level it cannot publish: lose it (a
+        counted attempt, so a venue that keeps sending such levels meets the backoff)."""
+        assert book.sync is not None
+        outcome = book.sync.discard(reason, published=book.published_id)
+        return self._need(book, outcome.reason, outcome.attempts, book.published_id)
 
     def _applied(self, book: _Book, applied: Applied) -> list[Event]:
         try:
@@ -375,11 +400,9 @@ class BookSyncActor(FoldActor):
         except ValueError as exc:
             # The book took it (it reads numbers as float() does); nothing is published from
             # a book holding a level that Binance would never send.
-            assert book.sync is not None
-            outcome = book.sync.discard(
-                f"malformed depth diff {applied.first_update_id}..{applied.update_id}: {exc}"
+            return self._discard(
+                book, f"malformed depth diff {applied.first_update_id}..{applied.update_id}: {exc}"
             )
-            return self._need(book, outcome.reason, outcome.attempts, book.published_id)
         book.published_id = applied.update_id
         out: list[Event] = [
             BookDeltas(
@@ -477,7 +500,7 @@ class BookSyncActor(FoldActor):
         if type(outcome) is Synced:
             return self._synced(book, outcome)
         if type(outcome) is NeedSnapshot:
-            return self._need(book, outcome.reason, outcome.attempts, outcome.update_id)
+            return self._need(book, outcome.reason, outcome.attempts, book.published_id)
         if type(outcome) is SnapshotTooOld:
             return self._need(book, outcome.reason, outcome.attempts, None)
         return []
@@ -488,8 +511,7 @@ class BookSyncActor(FoldActor):
             # The snapshot's levels were checked; the buffered diffs replayed onto it were not.
             bids, asks = (_decimal_levels(side) for side in book.sync.book.levels())
         except ValueError as exc:
-            outcome = book.sync.discard(f"malformed depth diff replayed at sync: {exc}")
-            return self._need(book, outcome.reason, outcome.attempts, None)
+            return self._discard(book, f"malformed depth diff replayed at sync: {exc}")
         book.published_id = synced.update_id
         book.stale_reported = False
         book.top = (None, None)
@@ -588,5 +610,5 @@ class BookSyncActor(FoldActor):
                 continue
             outcome = book.sync.stream_interrupted(reason)
             book.asking = None  # an answer to a snapshot asked before the loss is useless
-            out.extend(self._need(book, outcome.reason, outcome.attempts, outcome.update_id))
+            out.extend(self._need(book, outcome.reason, outcome.attempts, book.published_id))
         return out

@@ -778,6 +778,7 @@ class DepthSync:
         "_futures",
         "_link",
         "_max_buffer",
+        "_proof",
         "_reason",
         "_rule",
         "_state",
@@ -805,6 +806,9 @@ class DepthSync:
         self._expect: int | None = None
         self._first_pending = False
         self._attempts = 0
+        #: The last proof of a snapshot: (the update ids of the proving diff and of the book
+        #: once the sync's replay was applied, the attempts the proof cleared).
+        self._proof: tuple[int, int, int] | None = None
         self._reason: str | None = None
 
     # -- reading
@@ -891,7 +895,9 @@ class DepthSync:
                     try:
                         self._book.apply(bids, asks)
                     except (ValueError, TypeError) as exc:
-                        return self._lose(f"malformed depth diff {first}..{last}: {exc}", None)
+                        return self._malformed(
+                            f"malformed depth diff {first}..{last}: {exc}", self._update_id
+                        )
                     self._update_id = last
                     self._expect = last if self._futures else last + 1
                     return Applied(
@@ -960,11 +966,12 @@ class DepthSync:
         try:
             self._book.apply(diff.bids, diff.asks)
         except (ValueError, TypeError) as exc:
-            return self._lose(f"malformed depth diff {first}..{last}: {exc}", None)
+            return self._malformed(f"malformed depth diff {first}..{last}: {exc}", self._update_id)
         self._update_id = last
         self._expect = last if self._futures else last + 1
         if self._first_pending:
             self._first_pending = False
+            self._proof = (last, last, self._attempts)
             self._attempts = 0
         return Applied(
             first_update_id=first,
@@ -1094,6 +1101,8 @@ class DepthSync:
                 for later in replay[index + 1 :]:
                     self._hold(later)
                 return outcome
+        if not self._first_pending and self._proof is not None:  # proven by the replay
+            self._proof = (self._proof[0], self._update_id, self._proof[2])
         return Synced(
             update_id=self._update_id,
             snapshot_update_id=snapshot_id,
@@ -1116,11 +1125,25 @@ class DepthSync:
         """The stream reconnected or lost frames: discard the book and the buffer."""
         return self._lose(f"stream interrupted: {reason}", None)
 
-    def discard(self, reason: str) -> NeedSnapshot:
+    def discard(self, reason: str, *, published: int | None = None) -> NeedSnapshot:
         """The caller cannot use the book (say a level it applied is not in Binance's
-        notation): discard the book and the buffer. Counts an attempt, so that a venue that
-        keeps sending such levels meets the caller's backoff."""
-        self._attempts += 1
+        notation): discard the book and the buffer, as for a malformed level. ``published``:
+        the update id the caller's published book was at before the level it refused (the
+        book's own id when None)."""
+        return self._malformed(reason, self._update_id if published is None else published)
+
+    def _malformed(self, reason: str, at: int | None) -> NeedSnapshot:
+        """Lose the book over a level that cannot be used. When the usable book (at ``at``)
+        had not moved past the diffs that proved the last snapshot (the proving diff, or the
+        end of the sync's replay), that proof did not hold: the attempts it cleared count
+        again, so a venue whose every resync ends on such a level meets a growing backoff,
+        not a snapshot loop. Otherwise the fault counts as one attempt (a backoff, not an
+        immediate snapshot)."""
+        proof = self._proof
+        if proof is not None and at is not None and at in (proof[0], proof[1]):
+            self._attempts = max(self._attempts, proof[2])
+        else:
+            self._attempts += 1
         return self._lose(reason, None)
 
     def _fault(self, reason: str) -> NeedSnapshot:

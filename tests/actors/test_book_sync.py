@@ -9,6 +9,7 @@ timers and resubscriptions, and compare the book its events describe with the tr
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from decimal import Decimal
@@ -706,27 +707,31 @@ def test_a_level_that_is_not_a_number_makes_the_book_stale() -> None:
     fold = Fold()
     synced(fold)
     out = fold.diff(102, 102, bids=(("abc", "1"),))
-    assert tags(out) == ["book.stale", "rest.request"]
+    # A counted attempt (the snapshot's, which the diff that proved it had cleared, and this
+    # one): a backoff, never an immediate snapshot that the next bad diff would waste.
+    assert tags(out) == ["book.stale", "timer.schedule"]
     assert "malformed" in out[0].reason
     assert out[0].update_id == 101  # the last id published; nothing of 102 was
     for levels in ([["100.00", "1", "2"]], None, "100", [["100.00", "-1"]], [["0", "1"]]):
         fold = Fold()
         synced(fold)
         data = {**depth_data("BTCUSDT", 102, 102), "b": levels}
-        assert tags(fold.frame(wrap(STREAM, data))) == ["book.stale", "rest.request"], levels
+        assert tags(fold.frame(wrap(STREAM, data))) == ["book.stale", "timer.schedule"], levels
 
 
 #: Numbers ``float()`` and ``Decimal()`` read (the book takes them) but Binance never writes.
 NOT_BINANCE_NUMBERS = [" 99.00", "99.00 ", "9_9.00", "+99.00", "9.9e1", "\u0669\u0669", "-0"]
 
 
-@pytest.mark.parametrize("text", NOT_BINANCE_NUMBERS)
-@pytest.mark.parametrize("where", ["price", "size"])
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [("size", text) for text in NOT_BINANCE_NUMBERS]
+    # "-0" is no positive price: the book itself refuses it (the test above).
+    + [("price", text) for text in NOT_BINANCE_NUMBERS if text != "-0"],
+)
 def test_a_level_outside_binances_notation_makes_the_book_stale_and_publishes_nothing(
-    text: str, where: str
+    where: str, text: str
 ) -> None:
-    if where == "price" and text == "-0":
-        return  # not a positive price: the book itself refuses it (the test above)
     level = (text, "1.000") if where == "price" else ("99.00", text)
     fold = Fold()
     synced(fold)
@@ -742,15 +747,46 @@ def test_a_level_outside_binances_notation_makes_the_book_stale_and_publishes_no
     assert tags(fold.answer(request, 102, BIDS, ASKS))[:2] == ["book.snapshot", "book.resynced"]
 
 
-def test_a_buffered_diff_outside_binances_notation_is_caught_when_replayed() -> None:
+def test_a_buffered_diff_outside_binances_notation_is_caught_when_buffered() -> None:
+    # Waiting for the first snapshot: the diff would be replayed into the book at sync.
     fold = Fold()
     fold.subscribe()
-    (request,) = of(RestRequest, fold.diff(101, 101, bids=(("99.00", "1_000"),)))
-    out = fold.answer(request, 100, BIDS, ASKS)
+    out = fold.diff(101, 101, bids=(("99.00", "1_000"),))
     assert tags(out) == ["book.stale", "timer.schedule"]
-    assert "replayed at sync" in out[0].reason
     assert "'1_000'" in out[0].reason
-    assert fold.actor.books[("spot", SPOT_ID)].sync.book.depth == (0, 0)
+    assert out[0].update_id is None  # nothing was ever published
+    assert fold.actor.books[("spot", SPOT_ID)].sync.buffered == 0
+    # The diff that reveals a gap is buffered too.
+    fold = Fold()
+    synced(fold)
+    out = fold.diff(105, 105, asks=(("101.00", "+1"),))
+    assert tags(out) == ["book.stale", "timer.schedule"]
+    assert "'+1'" in out[0].reason
+    assert out[0].update_id == 101
+    assert fold.actor.books[("spot", SPOT_ID)].sync.buffered == 0
+
+
+@pytest.mark.parametrize("bad", [("99.00", "1_0"), ("abc", "1")])
+def test_a_venue_that_keeps_sending_bad_levels_meets_a_growing_backoff(bad: Level) -> None:
+    """Each resync ends on a diff with a bad level: the attempts keep counting (the proof of
+    a snapshot by that very diff does not reset them), so the backoff grows and
+    book.sync_failed says so."""
+    fold = Fold()
+    synced(fold)
+    update_id, delays, failed = 101, [], []
+    for _ in range(5):  # attempts 1 to 5: below the backoff's cap
+        update_id += 1
+        out = fold.diff(update_id, update_id, bids=(bad,))
+        failed += of(BookSyncFailed, out)
+        (timer,) = of(ScheduleTimer, out)
+        delays.append(timer.delay_ms)
+        assert fold.fire(timer) == []  # nothing buffered since: the next diff asks
+        update_id += 1
+        (request,) = of(RestRequest, fold.diff(update_id, update_id))
+        assert tags(fold.answer(request, update_id - 1, BIDS, ASKS))[1] == "book.resynced"
+    assert all(later > earlier for earlier, later in itertools.pairwise(delays)), delays
+    assert delays[-1] > 8 * BACKOFF_INITIAL_MS
+    assert [event.attempts for event in failed] == [3, 4]
 
 
 # ----------------------------------------------------------------------- partial depth
