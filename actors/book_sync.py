@@ -19,7 +19,9 @@ Anything that makes a full book untrustworthy: a sequence gap, a malformed level
 empty or too-old snapshot, a stream connection lost (``stream.disconnected`` with a reconnect
 planned, for the connection the book's frames came on) or a ``stream.gap`` naming the stream,
 publishes ``book.stale`` at once (once per episode) and resyncs: the next snapshot is asked
-for at once the first time, then after a capped exponential backoff with seeded jitter
+for at once the first time (a malformed level, or one outside Binance's notation, counts as an
+attempt and waits, so a venue that keeps sending them cannot drive a snapshot loop), then
+after a capped exponential backoff with seeded jitter
 (:data:`BACKOFF_INITIAL_MS` doubling to :data:`BACKOFF_MAX_MS`, timers recorded in the
 journal). After :data:`FAILURES_REPORTED_AT` attempts, and at each doubling after that,
 ``book.sync_failed`` says resyncing keeps failing; it goes on. A resynced book publishes
