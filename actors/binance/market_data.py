@@ -537,30 +537,36 @@ def parse_trade(payload: Any, client: str, instrument: InstrumentRef) -> TradeTi
         payload = _object(payload)
         _event(payload, "trade")
         instrument_id = instrument if type(instrument) is str else _instrument(instrument, payload)
-        return TradeTick(
-            client=client,
-            instrument_id=instrument_id,
-            price=_decimal(payload, "p"),
-            size=_decimal(payload, "q"),
-            aggressor=_SELL if _boolean(payload, "m") else _BUY,
-            trade_id=_integer(payload, "t"),
-            aggregated=False,
-            ts_event_ms=_integer(payload, "T"),
-        )
+        return _trade(payload, client, instrument_id, _TRADE_FIELDS, aggregated=False)
     except _Malformed as exc:
         raise exc.error("trade") from None
 
 
-def _agg_trade(payload: dict[str, Any], client: str, instrument_id: str) -> TradeTick:
+#: Where a trade's price, size, buyer-is-maker flag, id and time are: the ``trade`` and
+#: ``aggTrade`` events (``aggTrades`` rows use the event's names) and the REST trade lists.
+_TRADE_FIELDS = ("p", "q", "m", "t", "T")
+_AGG_TRADE_FIELDS = ("p", "q", "m", "a", "T")
+_REST_TRADE_FIELDS = ("price", "qty", "isBuyerMaker", "id", "time")
+
+
+def _trade(
+    payload: dict[str, Any],
+    client: str,
+    instrument_id: str,
+    fields: tuple[str, str, str, str, str],
+    *,
+    aggregated: bool,
+) -> TradeTick:
+    price, size, maker, trade_id, time = fields
     return TradeTick(
         client=client,
         instrument_id=instrument_id,
-        price=_decimal(payload, "p"),
-        size=_decimal(payload, "q"),
-        aggressor=_SELL if _boolean(payload, "m") else _BUY,
-        trade_id=_integer(payload, "a"),
-        aggregated=True,
-        ts_event_ms=_integer(payload, "T"),
+        price=_decimal(payload, price),
+        size=_decimal(payload, size),
+        aggressor=_SELL if _boolean(payload, maker) else _BUY,
+        trade_id=_integer(payload, trade_id),
+        aggregated=aggregated,
+        ts_event_ms=_integer(payload, time),
     )
 
 
@@ -572,7 +578,7 @@ def parse_agg_trade(payload: Any, client: str, instrument: InstrumentRef) -> Tra
         payload = _object(payload)
         _event(payload, "aggTrade")
         instrument_id = instrument if type(instrument) is str else _instrument(instrument, payload)
-        return _agg_trade(payload, client, instrument_id)
+        return _trade(payload, client, instrument_id, _AGG_TRADE_FIELDS, aggregated=True)
     except _Malformed as exc:
         raise exc.error("aggTrade") from None
 
@@ -585,7 +591,9 @@ def parse_rest_agg_trades(body: Any, client: str, instrument_id: str) -> tuple[T
     trades = []
     for index, row in enumerate(rows):
         try:
-            trades.append(_agg_trade(_object(row), client, instrument_id))
+            trades.append(
+                _trade(_object(row), client, instrument_id, _AGG_TRADE_FIELDS, aggregated=True)
+            )
         except _Malformed as exc:
             raise exc.error("aggTrades", f"[{index}]") from None
     return tuple(trades)
@@ -598,18 +606,8 @@ def parse_rest_trades(body: Any, client: str, instrument_id: str) -> tuple[Trade
     trades = []
     for index, row in enumerate(rows):
         try:
-            row = _object(row)
             trades.append(
-                TradeTick(
-                    client=client,
-                    instrument_id=instrument_id,
-                    price=_decimal(row, "price"),
-                    size=_decimal(row, "qty"),
-                    aggressor=_SELL if _boolean(row, "isBuyerMaker") else _BUY,
-                    trade_id=_integer(row, "id"),
-                    aggregated=False,
-                    ts_event_ms=_integer(row, "time"),
-                )
+                _trade(_object(row), client, instrument_id, _REST_TRADE_FIELDS, aggregated=False)
             )
         except _Malformed as exc:
             raise exc.error("trades", f"[{index}]") from None
