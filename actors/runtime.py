@@ -228,7 +228,7 @@ async def run_session(
         idle_sync = config.journal.fsync_interval_ms / 1000
     bus = Bus(store, clock=clock, sync_when_idle_s=idle_sync)
     recovered: JournalRecovered | None = None
-    frozen: list[bool] = []
+    frozen = False
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(bus.run)
@@ -277,7 +277,7 @@ async def run_session(
                 # collectable, or a restarted actor's first incarnation (a failure's traceback
                 # cycle holds it) would never be freed, with everything it had built.
                 freeze_survivors()
-                frozen.append(True)
+                frozen = True
 
             async def start_children() -> None:
                 await nursery.start(supervisor.run, children)
