@@ -587,30 +587,31 @@ def parse_rest_agg_trades(body: Any, client: str, instrument_id: str) -> tuple[T
     """``GET /api/v3/aggTrades`` (``/fapi/v1/aggTrades``, ``/dapi/v1/aggTrades``): a list of
     ``{"a", "p", "q", "f", "l", "T", "m"}`` as aggregated :class:`TradeTick`, in Binance's
     order (ascending ids)."""
-    rows = _rows(_body(body, "aggTrades"), "aggTrades")
-    trades = []
-    for index, row in enumerate(rows):
-        try:
-            trades.append(
-                _trade(_object(row), client, instrument_id, _AGG_TRADE_FIELDS, aggregated=True)
-            )
-        except _Malformed as exc:
-            raise exc.error("aggTrades", f"[{index}]") from None
-    return tuple(trades)
+    return _rest_trades(body, client, instrument_id, "aggTrades", _AGG_TRADE_FIELDS, True)
 
 
 def parse_rest_trades(body: Any, client: str, instrument_id: str) -> tuple[TradeTick, ...]:
     """``GET /api/v3/trades`` or ``historicalTrades`` (and the futures ones): a list of
     ``{"id", "price", "qty", "quoteQty", "time", "isBuyerMaker"}`` as :class:`TradeTick`."""
-    rows = _rows(_body(body, "trades"), "trades")
+    return _rest_trades(body, client, instrument_id, "trades", _REST_TRADE_FIELDS, False)
+
+
+def _rest_trades(
+    body: Any,
+    client: str,
+    instrument_id: str,
+    kind: str,
+    fields: tuple[str, str, str, str, str],
+    aggregated: bool,
+) -> tuple[TradeTick, ...]:
     trades = []
-    for index, row in enumerate(rows):
+    for index, row in enumerate(_rows(_body(body, kind), kind)):
         try:
             trades.append(
-                _trade(_object(row), client, instrument_id, _REST_TRADE_FIELDS, aggregated=False)
+                _trade(_object(row), client, instrument_id, fields, aggregated=aggregated)
             )
         except _Malformed as exc:
-            raise exc.error("trades", f"[{index}]") from None
+            raise exc.error(kind, f"[{index}]") from None
     return tuple(trades)
 
 
