@@ -131,7 +131,10 @@ def _decimal(text: str) -> Decimal:
     if value is None:
         value = level_number(text)
         if value is None:
-            raise ValueError(f"malformed level: {text!r} is not a decimal in Binance's notation")
+            raise ValueError(
+                f"the level string {text!r} is not a decimal in Binance's notation "
+                "(digits and at most one point)"
+            )
         if len(_DECIMALS) >= _DECIMALS_MAX:
             _DECIMALS.clear()
         _DECIMALS[text] = value

@@ -563,7 +563,7 @@ def test_failed_snapshots_back_off_doubling_capped_with_jitter() -> None:
         ("ok", '{"code":-1121,"msg":"Invalid symbol."}', "not understood"),
         ("ok", "[1, 2]", "not understood"),
         ("ok", '{"lastUpdateId": 100, "bids": [], "asks": []}', "empty snapshot"),
-        ("ok", '{"lastUpdateId": 100, "bids": [["abc", "1"]], "asks": []}', "malformed"),
+        ("ok", '{"lastUpdateId": 100, "bids": [["abc", "1"]], "asks": []}', "'abc' is not a"),
         # Numbers float() and Decimal() read but Binance never writes.
         ("ok", '{"lastUpdateId": 100, "bids": [[" 100.00", "1"]], "asks": []}', "' 100.00'"),
         ("ok", '{"lastUpdateId": 100, "bids": [["100.00", "1_0"]], "asks": []}', "'1_0'"),
