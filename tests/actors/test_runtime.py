@@ -300,7 +300,6 @@ async def test_a_settled_session_still_collects_a_restarted_actors_old_incarnati
 async def test_a_process_that_froze_objects_itself_is_left_alone(autojump_clock, tmp_path) -> None:
     seen: list[int] = []
     config = config_from_dict(session_config(tmp_path))
-    ballast = [[n] for n in range(10)]
     gc.freeze()
     try:
         before = gc.get_freeze_count()
@@ -319,4 +318,3 @@ async def test_a_process_that_froze_objects_itself_is_left_alone(autojump_clock,
         assert 0 < gc.get_freeze_count() <= before
     finally:
         gc.unfreeze()
-    assert ballast
