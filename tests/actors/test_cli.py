@@ -129,7 +129,17 @@ def test_a_strategy_that_does_not_import_is_a_config_error(tmp_path, capsys) -> 
     assert "No module named 'no'" in err
 
 
-def test_run_a_config_file(tmp_path, capsys) -> None:
+def test_run_a_config_file(tmp_path, capsys, monkeypatch) -> None:
+    import actors.cli
+
+    settled: list[bool] = []
+    real_run_session = actors.cli.run_session
+
+    async def run_session(*args, **kwargs):
+        settled.append(kwargs.get("settle_collector", False))
+        return await real_run_session(*args, **kwargs)
+
+    monkeypatch.setattr(actors.cli, "run_session", run_session)
     journal = tmp_path / "journal"
     config = tmp_path / "session.toml"
     config.write_text(
@@ -140,6 +150,7 @@ def test_run_a_config_file(tmp_path, capsys) -> None:
     )
     assert main(["run", str(config), "--seconds", "0.3"]) == 0
     assert "meanreversion" in capsys.readouterr().out
+    assert settled == [True]  # tern run is a one-session process: it settles the collector
     assert main(["replay", str(journal), "--verify"]) == 0
 
 
